@@ -1,0 +1,101 @@
+//! The interface between the module runner and a built-in module.
+//!
+//! A module is constructed once per process from its `ModuleEnv` and then asked to run one
+//! cycle at a time. Through `Ctx` a long cycle can refresh its heartbeat, record a bad record
+//! without failing the cycle (DataValidationError), and notice that a stop was requested.
+//! This file owns only the interface: no I/O, no clock, no process handling.
+
+use crate::ModuleError;
+use std::path::{Path, PathBuf};
+
+/// What a module process knows about its place in the system (from the supervisor's
+/// environment variables, see modules/README.md).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleEnv {
+    /// The module's name (`AIVEX_MODULE`).
+    pub name: String,
+    /// The module's `[settings]` table (`AIVEX_SETTINGS`, JSON).
+    pub settings: serde_json::Value,
+    /// Directory of `config/aivex.toml` (`AIVEX_CONFIG_DIR`): relative paths in settings
+    /// resolve against it.
+    pub config_dir: PathBuf,
+    /// The data directory (`AIVEX_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The live run's directory (`AIVEX_RUN_DIR`), if run under a supervisor.
+    pub run_dir: Option<PathBuf>,
+    /// The store URL (`AIVEX_DATABASE_URL`). Holds a password for MySQL: never log it.
+    pub database_url: String,
+    /// Seconds between cycles (`AIVEX_INTERVAL_S`).
+    pub interval_s: f64,
+    /// True in once mode (`AIVEX_ONCE=1` or `--once`).
+    pub once: bool,
+}
+
+impl ModuleEnv {
+    /// Resolves a path from settings: absolute paths stay, relative ones are taken from the
+    /// config directory. URLs are returned unchanged by callers before they get here.
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.config_dir.join(path)
+        }
+    }
+}
+
+/// Hooks the runner provides to a running cycle.
+pub trait CtxHooks {
+    /// Rewrites the heartbeat file now (cheap; call it between steps of a long cycle).
+    fn beat(&mut self);
+    /// Records a DataValidationError (crash record + module log line) and goes on.
+    fn record(&mut self, err: &ModuleError);
+    /// True once SIGTERM arrived: finish or abandon the cycle promptly.
+    fn should_stop(&self) -> bool;
+}
+
+/// The context of one cycle.
+pub struct Ctx<'a> {
+    pub env: &'a ModuleEnv,
+    /// 1-based cycle number in this process.
+    pub cycle: u64,
+    hooks: &'a mut dyn CtxHooks,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(env: &'a ModuleEnv, cycle: u64, hooks: &'a mut dyn CtxHooks) -> Self {
+        Ctx { env, cycle, hooks }
+    }
+    pub fn beat(&mut self) {
+        self.hooks.beat()
+    }
+    /// Records a bad record or batch and continues (the error is logged with its class).
+    pub fn invalid(&mut self, err: ModuleError) {
+        let err = match err {
+            ModuleError::DataValidation(_) => err,
+            other => ModuleError::DataValidation(other.message().to_string()),
+        };
+        self.hooks.record(&err)
+    }
+    pub fn should_stop(&self) -> bool {
+        self.hooks.should_stop()
+    }
+}
+
+/// A built-in module: constructed once per process, then run one cycle at a time.
+pub trait Module {
+    /// One unit of work. `Err` ends the process with the error's exit code, except
+    /// DataValidation, which is recorded and retried next cycle.
+    fn cycle(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ModuleError>;
+}
+
+/// A no-op hook set for tests and one-shot CLI commands.
+pub struct NoHooks;
+
+impl CtxHooks for NoHooks {
+    fn beat(&mut self) {}
+    fn record(&mut self, _err: &ModuleError) {}
+    fn should_stop(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,1 @@
+//! aivex-platform: the host integration: sd_notify, log setup for terminals/journald/JSON, disk budgets
