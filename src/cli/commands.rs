@@ -1,0 +1,169 @@
+//! What each command does. Thin: every command delegates to its layer and returns an exit
+//! code or a `CliError`; printing for people happens here.
+
+use super::args::{Command, ControlVerb, HELP};
+use super::CliError;
+use crate::config::{self, Loaded};
+use crate::control::{self, protocol::Request};
+use crate::supervisor::{Mode, Outcome, Supervisor};
+use serde_json::Value;
+use std::path::Path;
+
+pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
+    match cmd {
+        Command::Help => {
+            print!("{HELP}");
+            Ok(0)
+        }
+        Command::Version => {
+            println!("aivex {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Command::Run { config, mode } => run(&config, mode),
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Module { name, once } => Ok(crate::runner::main(&name, once)),
+        Command::Status { config, json } => status(&config, json),
+        Command::Control { config, verb, module } => control_cmd(&config, verb, module),
+        Command::Migrate { config } => crate::tools::migrate(&load(&config)?.config),
+        Command::Indicators { file } => crate::tools::indicators(&file),
+        Command::NewsPreview { source, config } => crate::tools::news_preview(&source, &config),
+        Command::Calibrate { config, since, json } => crate::tools::calibrate(&load(&config)?.config, since.as_deref(), json),
+    }
+}
+
+fn getenv(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+pub fn load(path: &Path) -> Result<Loaded, CliError> {
+    config::load(path, crate::modules::BUILTINS, &getenv).map_err(CliError::Config)
+}
+
+fn init_logging(verbose: bool) {
+    let _ = aivex_platform::logging::init(aivex_platform::logging::LogOptions { default_level: "info", verbose });
+}
+
+fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
+    init_logging(mode == Mode::Dev);
+    let loaded = load(path)?;
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let sup = Supervisor::new(loaded.config, mode, crate::modules::BUILTINS).map_err(|e| CliError::Failed(e.to_string()))?;
+    Ok(match sup.run() {
+        Outcome::Stopped | Outcome::OnceOk => 0,
+        Outcome::OnceFailed | Outcome::Forced => 1,
+    })
+}
+
+fn check_config(path: &Path) -> Result<i32, CliError> {
+    let loaded = load(path)?;
+    for w in &loaded.warnings {
+        println!("warning: {w}");
+    }
+    let c = &loaded.config;
+    println!(
+        "{}: ok ({} module(s): {}; data dir {}; database {})",
+        c.path.display(),
+        c.modules.len(),
+        c.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+        c.runtime.data_dir.display(),
+        config::redact_url(&c.database.url)
+    );
+    Ok(0)
+}
+
+/// The control socket: `AIVEX_CONTROL_SOCKET`, else the one in the config's data dir.
+fn socket(path: &Path) -> Result<std::path::PathBuf, CliError> {
+    if let Some(s) = std::env::var_os("AIVEX_CONTROL_SOCKET") {
+        return Ok(s.into());
+    }
+    Ok(control::socket_path(&load(path)?.config.runtime.data_dir))
+}
+
+fn call(path: &Path, req: &Request) -> Result<Value, CliError> {
+    let reply = control::client::call(&socket(path)?, req).map_err(CliError::Failed)?;
+    if reply["ok"] == Value::Bool(true) {
+        Ok(reply)
+    } else {
+        Err(CliError::Failed(reply["error"].as_str().unwrap_or("the supervisor refused the request").to_string()))
+    }
+}
+
+fn status(path: &Path, json: bool) -> Result<i32, CliError> {
+    let reply = call(path, &Request::Status)?;
+    let st = &reply["state"];
+    if json {
+        println!("{}", serde_json::to_string_pretty(st).unwrap_or_default());
+        return Ok(0);
+    }
+    println!(
+        "aivex {} run {} (pid {}, mode {}, up {})",
+        st["version"].as_str().unwrap_or("?"),
+        st["run_id"].as_str().unwrap_or("?"),
+        st["pid"],
+        st["mode"].as_str().unwrap_or("?"),
+        duration(st["uptime_s"].as_f64())
+    );
+    if let Some(mods) = st["modules"].as_object() {
+        for (name, m) in mods {
+            println!("{}", module_line(name, m));
+        }
+    }
+    Ok(0)
+}
+
+fn duration(s: Option<f64>) -> String {
+    let Some(s) = s else { return "-".into() };
+    let s = s as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// One self-explaining line per module for `aivex status`.
+pub fn module_line(name: &str, m: &Value) -> String {
+    let mut state = m["state"].as_str().unwrap_or("?").to_string();
+    if let Some(r) = m["reason"].as_str() {
+        state = format!("{state} ({r})");
+    }
+    let mut parts = vec![format!("{name:<12} {state:<22}")];
+    if let Some(pid) = m["pid"].as_i64() {
+        parts.push(format!("pid {pid}"));
+    }
+    if m["uptime_s"].is_number() {
+        parts.push(format!("up {}", duration(m["uptime_s"].as_f64())));
+    }
+    parts.push(format!("restarts {}", m["restarts"]));
+    if let Some(e) = m["last_exit"].as_object() {
+        let at = e.get("at").and_then(|v| v.as_str()).unwrap_or("?");
+        parts.push(format!("last exit: {} at {at}", e.get("reason").and_then(|v| v.as_str()).unwrap_or("?")));
+    }
+    if let Some(h) = m["heartbeat_age_s"].as_f64() {
+        parts.push(format!("heartbeat {h:.1}s ago"));
+    }
+    if let Some(n) = m["next_restart_in_s"].as_f64() {
+        parts.push(format!("next retry in {n:.1}s"));
+    }
+    parts.join(", ")
+}
+
+fn control_cmd(path: &Path, verb: ControlVerb, module: Option<String>) -> Result<i32, CliError> {
+    let m = module.unwrap_or_default();
+    let req = match verb {
+        ControlVerb::Start => Request::Start { module: m },
+        ControlVerb::Stop => Request::Stop { module: m },
+        ControlVerb::Restart => Request::Restart { module: m },
+        ControlVerb::Reset => Request::Reset { module: m },
+        ControlVerb::Reload => Request::Reload,
+    };
+    let reply = call(path, &req)?;
+    if let Some(summary) = reply.get("reload") {
+        println!("reloaded: {summary}");
+    } else if let (Some(name), Some(st)) = (reply["module"].as_str(), reply.get("status")) {
+        println!("{}", module_line(name, st));
+    }
+    Ok(0)
+}

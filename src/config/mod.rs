@@ -1,0 +1,205 @@
+//! Configuration: `config/aivex.toml` (global settings) and `modules/<name>/module.toml` (one
+//! manifest per module), plus environment overrides.
+//!
+//! This layer owns parsing, defaults, path resolution and validation, and reports every problem
+//! with the file and line it came from. It must not start processes or touch the run directory;
+//! the supervisor receives a finished, validated `Config`.
+
+mod env;
+mod load;
+mod locate;
+mod manifest;
+mod sandbox;
+
+pub use load::{load, Loaded};
+pub use manifest::{ModuleSpec, Run};
+pub use sandbox::{NetworkMode, SandboxMode, SandboxSpec};
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Default location of the global config, relative to the working directory.
+pub const DEFAULT_CONFIG: &str = "config/aivex.toml";
+
+/// The `[watchdog]` table: supervision policy knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchdogConfig {
+    pub max_restarts: u32,
+    pub backoff_base_s: f64,
+    pub backoff_cap_s: f64,
+    pub heartbeat_ttl_s: f64,
+    pub crash_loop_count: u32,
+    pub crash_loop_window_s: f64,
+    pub stop_grace_s: f64,
+    pub status_interval_s: f64,
+    pub healthy_after_s: f64,
+    /// Delay between starting two modules in continuous mode (dev mode uses none).
+    pub start_stagger_s: f64,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        WatchdogConfig {
+            max_restarts: 10,
+            backoff_base_s: 5.0,
+            backoff_cap_s: 300.0,
+            heartbeat_ttl_s: 120.0,
+            crash_loop_count: 5,
+            crash_loop_window_s: 300.0,
+            stop_grace_s: 10.0,
+            status_interval_s: 30.0,
+            healthy_after_s: 60.0,
+            start_stagger_s: 0.2,
+        }
+    }
+}
+
+/// The `[runtime]` table: where things live and which modules run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    pub data_dir: PathBuf,
+    pub modules_dir: PathBuf,
+    pub enabled: Vec<String>,
+    /// How many run directories to keep under `runs/` (the live one always stays).
+    pub keep_runs: usize,
+    /// Total bytes the data dir's runs may use before the oldest runs and rotated logs go.
+    pub max_disk_bytes: u64,
+    /// Size at which a module's captured output log rotates.
+    pub log_max_bytes: u64,
+    /// Rotated output logs kept per module.
+    pub log_keep: u32,
+    /// Crash records kept per run.
+    pub crash_keep: usize,
+    /// Whether brain writes `exports/*.json` for static dashboards.
+    pub exports: bool,
+}
+
+/// The `[database]` table.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `mysql://user:pass@host:port/db`. May hold a password: never print it.
+    pub url: String,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig").field("url", &redact_url(&self.url)).finish()
+    }
+}
+
+/// A fully loaded and validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The global config file, as given.
+    pub path: PathBuf,
+    /// Its directory: relative paths resolve against it.
+    pub dir: PathBuf,
+    pub watchdog: WatchdogConfig,
+    pub runtime: RuntimeConfig,
+    pub database: DatabaseConfig,
+    /// The whole global file as TOML, for module sections (`[eye]`, ...) read by built-ins.
+    pub raw: toml::Table,
+    /// Enabled modules that have a valid manifest, in `enabled` order.
+    pub modules: Vec<ModuleSpec>,
+    /// sha256 over the global file and every manifest read.
+    pub hash: String,
+}
+
+impl Config {
+    pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        resolve_against(&self.dir, p)
+    }
+}
+
+pub(crate) fn resolve_against(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// One problem found in configuration, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The config layer's error: every problem that makes the configuration unusable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    pub fn one(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![Problem { file: file.to_path_buf(), line, message: message.into() }],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Replaces the password of a `scheme://user:pass@host/...` URL with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.into() };
+            format!("{}://{}@{}", &url[..scheme_end], masked, &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redacts_passwords_only() {
+        let table = [
+            ("mysql://aivex:s3cret@db:3306/aivex", "mysql://aivex:***@db:3306/aivex"),
+            ("mysql://aivex@db/aivex", "mysql://aivex@db/aivex"),
+            ("sqlite://data/aivex.sqlite", "sqlite://data/aivex.sqlite"),
+            ("mysql://u:p@ss@h/d", "mysql://u:***@h/d"),
+            ("not a url", "not a url"),
+        ];
+        for (input, want) in table {
+            assert_eq!(redact_url(input), want, "{input}");
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Starting and signalling module processes.
+//!
+//! Owns the exact way a module process is created: its own process group, the parent-death
+//! signal, stdin from /dev/null, stdout+stderr into the capture pipe, the environment contract
+//! (modules/README.md) and the sandbox (rlimits, a network namespace, or `docker run`). It must
+//! not wait for children (the supervisor loop reaps with waitpid) nor decide policy.
+
+use crate::config::{ModuleSpec, NetworkMode, Run, SandboxMode, SandboxSpec};
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What a module process receives besides the inherited environment.
+pub struct ChildEnv {
+    pub vars: Vec<(String, OsString)>,
+}
+
+/// Variables the supervisor must not pass on: they belong to the supervisor's own manager.
+const STRIPPED: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"];
+
+/// A started process.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    pub pid: i32,
+    /// The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
+    /// pid it identifies the process even after the pid is reused.
+    pub starttime: u64,
+}
+
+/// Why a spawn failed; `config` when only a configuration change can fix it.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub config: bool,
+    pub message: String,
+}
+
+/// Builds the argv for a module: a built-in re-executes this binary as `aivex module <name>`.
+pub fn argv(spec: &ModuleSpec, self_exe: &Path) -> Vec<OsString> {
+    match &spec.run {
+        Run::Builtin(b) => vec![self_exe.into(), "module".into(), b.into()],
+        Run::Command(cmd) => cmd.iter().map(OsString::from).collect(),
+    }
+}
+
+/// Starts one module process with `output` (the write end of its capture pipe) as stdout and
+/// stderr. The process leads a new process group whose id equals its pid.
+pub fn spawn(
+    spec: &ModuleSpec,
+    self_exe: &Path,
+    env: &ChildEnv,
+    output: OwnedFd,
+    docker_run_dir: &Path,
+) -> Result<Started, SpawnError> {
+    let mut args = argv(spec, self_exe);
+    if spec.sandbox.mode == SandboxMode::Docker {
+        args = docker_argv(spec, &args, env, docker_run_dir);
+    }
+    let (prog, rest) = args.split_first().ok_or_else(|| SpawnError { config: true, message: "empty command".into() })?;
+    let mut cmd = Command::new(prog);
+    cmd.args(rest).current_dir(&spec.dir).stdin(Stdio::null());
+    let err_fd = output.try_clone().map_err(|e| SpawnError { config: false, message: format!("dup: {e}") })?;
+    cmd.stdout(Stdio::from(output)).stderr(Stdio::from(err_fd));
+    for k in STRIPPED {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &env.vars {
+        cmd.env(k, v);
+    }
+    let parent = unsafe { libc::getpid() };
+    let limits = Rlimits::from(&spec.sandbox);
+    let new_netns = spec.sandbox.mode == SandboxMode::Rlimit && spec.sandbox.network == NetworkMode::None;
+    // SAFETY: the closure runs in the forked child before exec and only calls async-signal-safe
+    // functions (setpgid, prctl, getppid, setrlimit, unshare); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // Die with the supervisor: the kernel sends SIGKILL when the forking thread exits.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The supervisor may have died between fork and prctl: then nothing would kill us.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            limits.apply()?;
+            if new_netns && libc::unshare(libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        Ok(child) => {
+            let pid = child.id() as i32;
+            // The supervisor reaps with waitpid(-1); dropping `Child` neither waits nor kills.
+            drop(child);
+            Ok(Started { pid, starttime: proc_starttime(pid).unwrap_or(0) })
+        }
+        Err(e) => Err(classify_spawn_error(spec, prog, e, new_netns)),
+    }
+}
+
+fn classify_spawn_error(spec: &ModuleSpec, prog: &std::ffi::OsStr, e: io::Error, netns: bool) -> SpawnError {
+    let prog = Path::new(prog).display().to_string();
+    match e.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EINVAL) if netns => SpawnError {
+            config: true,
+            message: format!(
+                "module {}: network = \"none\" needs a new network namespace, which this host does not allow ({e}); \
+                 run aivex with CAP_SYS_ADMIN or user namespaces, or set network = \"host\"",
+                spec.name
+            ),
+        },
+        Some(libc::ENOENT) => SpawnError { config: true, message: format!("module {}: program {prog} not found", spec.name) },
+        Some(libc::EACCES) => {
+            SpawnError { config: true, message: format!("module {}: program {prog} is not executable", spec.name) }
+        }
+        _ => SpawnError { config: false, message: format!("module {}: cannot start {prog}: {e}", spec.name) },
+    }
+}
+
+/// Resource limits applied in the child before exec (sandbox = "rlimit").
+#[derive(Clone, Copy, Default)]
+struct Rlimits {
+    address_space: Option<u64>,
+    cpu_seconds: Option<u64>,
+    open_files: Option<u64>,
+    processes: Option<u64>,
+}
+
+impl Rlimits {
+    fn from(sb: &SandboxSpec) -> Rlimits {
+        if sb.mode != SandboxMode::Rlimit {
+            return Rlimits::default();
+        }
+        Rlimits {
+            address_space: sb.memory_limit,
+            cpu_seconds: sb.cpu_seconds,
+            open_files: sb.open_files,
+            processes: sb.max_processes,
+        }
+    }
+
+    fn apply(&self) -> io::Result<()> {
+        let set = |res, v: Option<u64>| -> io::Result<()> {
+            if let Some(v) = v {
+                let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                // SAFETY: setrlimit with a valid pointer to a stack value.
+                if unsafe { libc::setrlimit(res, &lim) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        };
+        set(libc::RLIMIT_AS, self.address_space)?;
+        set(libc::RLIMIT_CPU, self.cpu_seconds)?;
+        set(libc::RLIMIT_NOFILE, self.open_files)?;
+        set(libc::RLIMIT_NPROC, self.processes)
+    }
+}
+
+/// `docker run --rm` with the sandbox's limits; the run directory is mounted at the same path so
+/// the heartbeat file and crash records work unchanged.
+fn docker_argv(spec: &ModuleSpec, inner: &[OsString], env: &ChildEnv, run_dir: &Path) -> Vec<OsString> {
+    let sb = &spec.sandbox;
+    let mut a: Vec<OsString> = ["docker", "run", "--rm", "--init"].iter().map(OsString::from).collect();
+    a.push(format!("--name=aivex-{}-{}", spec.name, std::process::id()).into());
+    if let Some(m) = sb.memory_limit {
+        a.push(format!("--memory={m}").into());
+    }
+    if let Some(c) = sb.cpu_limit {
+        a.push(format!("--cpus={c}").into());
+    }
+    if let Some(n) = sb.open_files {
+        a.push(format!("--ulimit=nofile={n}:{n}").into());
+    }
+    if let Some(n) = sb.max_processes {
+        a.push(format!("--pids-limit={n}").into());
+    }
+    if let Some(c) = sb.cpu_seconds {
+        a.push(format!("--ulimit=cpu={c}:{c}").into());
+    }
+    a.push(format!("--network={}", if sb.network == NetworkMode::None { "none" } else { "host" }).into());
+    let rd = run_dir.display();
+    a.push(format!("--volume={rd}:{rd}").into());
+    let mut inner = inner.to_vec();
+    if let Run::Builtin(_) = spec.run {
+        // The static binary runs in any image: mount it read-only.
+        let exe = PathBuf::from(&inner[0]);
+        a.push(format!("--volume={}:/usr/local/bin/aivex:ro", exe.display()).into());
+        inner[0] = "/usr/local/bin/aivex".into();
+    }
+    for (k, _) in &env.vars {
+        // `-e NAME` passes the value from docker's own environment, which we set for it.
+        a.push("-e".into());
+        a.push(k.into());
+    }
+    a.push(sb.image.clone().unwrap_or_default().into());
+    a.extend(inner);
+    a
+}
+
+/// Signals a whole process group. ESRCH (already gone) is not an error.
+pub fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid addresses the group; no memory is involved.
+        unsafe { libc::kill(-pgid, sig) };
+    }
+}
+
+/// Field 22 of /proc/PID/stat (start time in clock ticks after boot).
+pub fn proc_starttime(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat).map(|s| s.starttime)
+}
+
+/// The fields of /proc/PID/stat the supervisor uses.
+#[derive(Debug, PartialEq)]
+pub struct Stat {
+    pub pgid: i32,
+    pub starttime: u64,
+}
+
+/// Parses /proc/PID/stat; the command name may hold spaces and parentheses, so fields are
+/// counted from the last ')'.
+pub fn parse_stat(stat: &str) -> Option<Stat> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state(3) ppid(4) pgrp(5) ... starttime(22) => indexes 0-based from field 3.
+    Some(Stat { pgid: f.get(2)?.parse().ok()?, starttime: f.get(19)?.parse().ok()? })
+}
+
+/// Whether the docker engine answers on its socket (no subprocess: the supervisor reaps every
+/// child with waitpid(-1), so it must not run helper commands of its own).
+pub fn docker_reachable() -> Result<(), String> {
+    use std::io::{Read, Write};
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let Some(path) = host.strip_prefix("unix://") else {
+        return Err(format!("DOCKER_HOST={host} is not a unix socket; only local engines are supported"));
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| format!("no Docker engine reachable at {path}: {e}"))?;
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
+    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| format!("docker ping: {e}"))?;
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).map_err(|e| format!("docker ping: {e}"))?;
+    if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("Docker engine at {path} did not answer its ping"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_names() {
+        let line = "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(line), Some(Stat { pgid: 4242, starttime: 987654 }));
+        assert_eq!(parse_stat("garbage"), None);
+        let me = std::process::id() as i32;
+        assert!(proc_starttime(me).unwrap() > 0);
+    }
+}

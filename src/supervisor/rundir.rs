@@ -1,0 +1,133 @@
+//! The run directory `runs/<run_id>/`: the supervisor's source of truth on disk.
+//!
+//! Owns the layout (BOOTSTRAP.md, state/runtime_state.json, history.jsonl, errors/, logs/,
+//! heartbeats/, exports/), the `runs/current` link, atomic state writes and the pruning of old
+//! runs. It decides nothing about modules.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub struct RunDir {
+    pub id: String,
+    pub dir: PathBuf,
+    history: Option<std::fs::File>,
+}
+
+impl RunDir {
+    /// Creates `data_dir/runs/<id>/` with its subdirectories and points `runs/current` at it.
+    pub fn create(data_dir: &Path) -> std::io::Result<RunDir> {
+        let id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"), std::process::id());
+        let runs = data_dir.join("runs");
+        let dir = runs.join(&id);
+        for sub in ["state", "errors/crashes", "logs", "heartbeats", "exports"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        // Replace the link atomically: readers never see it missing.
+        let tmp = runs.join(format!(".current.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&id, &tmp)?;
+        std::fs::rename(&tmp, runs.join("current"))?;
+        let history = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("history.jsonl")).ok();
+        Ok(RunDir { id, dir, history })
+    }
+
+    pub fn heartbeat_file(&self, module: &str) -> PathBuf {
+        self.dir.join("heartbeats").join(module)
+    }
+
+    pub fn log_file(&self, module: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{module}.log"))
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.dir.join("state").join("runtime_state.json")
+    }
+
+    /// Writes the runtime state atomically (temp file + rename in the same directory).
+    pub fn write_state(&self, state: &serde_json::Value) -> std::io::Result<()> {
+        write_atomic(&self.state_file(), &serde_json::to_vec_pretty(state).unwrap_or_default())
+    }
+
+    /// Appends one event to `history.jsonl`.
+    pub fn history(&mut self, event: serde_json::Value) {
+        if let Some(f) = self.history.as_mut() {
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            let _ = f.write_all(&line);
+        }
+    }
+
+    pub fn write_bootstrap(&self, text: &str) -> std::io::Result<()> {
+        write_atomic(&self.dir.join("BOOTSTRAP.md"), text.as_bytes())
+    }
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Deletes the oldest run directories so at most `keep` remain; never the live one. Run ids
+/// start with a UTC timestamp, so name order is age order.
+pub fn prune_runs(data_dir: &Path, keep: usize, live: &str) -> Vec<String> {
+    let runs = data_dir.join("runs");
+    let Ok(rd) = std::fs::read_dir(&runs) else { return vec![] };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && n != live)
+        .collect();
+    ids.sort();
+    let excess = (ids.len() + 1).saturating_sub(keep.max(1));
+    let gone: Vec<String> = ids.into_iter().take(excess).collect();
+    for id in &gone {
+        let _ = std::fs::remove_dir_all(runs.join(id));
+    }
+    gone
+}
+
+/// BOOTSTRAP.md: YAML front matter a machine can read, then a note for a person.
+pub fn bootstrap_text(
+    run_id: &str,
+    started_at: &str,
+    config_path: &Path,
+    config_hash: &str,
+    mode: &str,
+    modules: &[String],
+) -> String {
+    let list = modules.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n");
+    format!(
+        "---\nrun_id: {run_id}\nstarted_at: {started_at}\nversion: {}\npid: {}\nmode: {mode}\n\
+         config_path: {}\nconfig_hash: {config_hash}\nmodules:\n{list}\n---\n\n\
+         # aivex run {run_id}\n\n\
+         This directory is the live record of one supervisor run. `state/runtime_state.json` is the\n\
+         current state of every module (rewritten atomically on every change), `history.jsonl` the\n\
+         starts, exits and restarts in order, `errors/` the crash records, `logs/` each module's\n\
+         captured output. `aivex status` reads the same state through the control socket.\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        config_path.display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prunes_oldest_but_never_live() {
+        let d = std::env::temp_dir().join(format!("aivex-runs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for id in ["20260101T000000Z-1", "20260102T000000Z-1", "20260103T000000Z-1", "20250101T000000Z-9"] {
+            std::fs::create_dir_all(d.join("runs").join(id)).unwrap();
+        }
+        let gone = prune_runs(&d, 2, "20250101T000000Z-9");
+        assert_eq!(gone, ["20260101T000000Z-1", "20260102T000000Z-1"]);
+        assert!(d.join("runs/20250101T000000Z-9").exists());
+        assert!(d.join("runs/20260103T000000Z-1").exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

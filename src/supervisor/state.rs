@@ -1,0 +1,88 @@
+//! Rendering supervision state for people and programs: the `runtime_state.json` document and
+//! the `[AIVEX] name=STATE(restarts) ...` status line. Pure functions of a snapshot.
+
+use super::policy::{Module, Mono, State};
+use serde_json::{json, Value};
+
+/// What the renderer needs to know of one module.
+pub struct View<'a> {
+    pub name: &'a str,
+    pub m: &'a Module,
+    pub pid: Option<i32>,
+    pub kind: &'a str,
+    pub heartbeat_ttl_s: Option<f64>,
+    pub last_exit_at: Option<&'a str>,
+    pub started_at: Option<&'a str>,
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+pub fn module_json(v: &View, now: Mono) -> Value {
+    let m = v.m;
+    let last_exit = m.last_exit.as_ref().map(|e| {
+        json!({
+            "code": e.exit.code,
+            "signal": e.exit.signal,
+            "reason": e.reason,
+            "at": v.last_exit_at,
+        })
+    });
+    json!({
+        "state": m.state.as_str(),
+        "reason": if m.state == State::Stopped { m.stop_reason.map(|r| r.as_str()) } else { None },
+        "pid": v.pid,
+        "kind": v.kind,
+        "restarts": m.restarts,
+        "consecutive_failures": m.consecutive_failures,
+        "started_at": v.started_at,
+        "uptime_s": m.started_at.filter(|_| m.alive).map(|s| round(now.saturating_sub(s).as_secs_f64())),
+        "last_exit": last_exit,
+        "heartbeat_age_s": m.heartbeat_age(now).map(|d| round(d.as_secs_f64())),
+        "heartbeat_ttl_s": v.heartbeat_ttl_s,
+        "next_restart_in_s": m.retry_at.filter(|_| m.state == State::Restarting)
+            .map(|r| round(r.saturating_sub(now).as_secs_f64())),
+        "stopping": m.stopping.is_some(),
+    })
+}
+
+/// `[AIVEX] news=RUNNING(0) chart=RESTARTING(2) ...`
+pub fn status_line(views: &[View]) -> String {
+    let mut s = String::from("[AIVEX]");
+    for v in views {
+        s.push_str(&format!(" {}={}({})", v.name, v.m.state.as_str(), v.m.restarts));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WatchdogConfig;
+    use crate::supervisor::policy::{Exit, Input, Limits};
+    use std::time::Duration;
+
+    #[test]
+    fn status_line_and_json() {
+        let l = Limits::new(&WatchdogConfig::default(), None, &[2, 78], false, false);
+        let mut a = Module::default();
+        a.step(Input::Start, Duration::ZERO, &l);
+        a.step(Input::Spawned, Duration::ZERO, &l);
+        let mut b = a.clone();
+        b.step(Input::Exited(Exit::code(1)), Duration::from_secs(1), &l);
+        let views = [
+            View { name: "news", m: &a, pid: Some(10), kind: "builtin", heartbeat_ttl_s: Some(120.0), last_exit_at: None, started_at: None },
+            View { name: "chart", m: &b, pid: None, kind: "command", heartbeat_ttl_s: None, last_exit_at: Some("t"), started_at: None },
+        ];
+        assert_eq!(status_line(&views), "[AIVEX] news=RUNNING(0) chart=RESTARTING(0)");
+        let j = module_json(&views[1], Duration::from_secs(3));
+        assert_eq!(j["state"], "RESTARTING");
+        assert_eq!(j["next_restart_in_s"], 8.0);
+        assert_eq!(j["last_exit"]["code"], 1);
+        assert_eq!(j["consecutive_failures"], 1);
+        let j = module_json(&views[0], Duration::from_secs(3));
+        assert_eq!(j["heartbeat_age_s"], 3.0);
+        assert_eq!(j["reason"], Value::Null);
+    }
+}
