@@ -137,15 +137,22 @@ pub fn settings_hash(settings: &serde_json::Value) -> String {
     d.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+impl RunnerEnv {
+    /// What a record needs, for threads and hooks that outlive a borrow.
+    fn snapshot(&self) -> RunnerEnv {
+        RunnerEnv {
+            module: self.module.clone(),
+            heartbeat_file: None,
+            heartbeat_ttl: None,
+            stop_grace: self.stop_grace,
+            cycle_timeout: None,
+            crash_keep: self.crash_keep,
+        }
+    }
+}
+
 fn install_panic_hook(env: &RunnerEnv) {
-    let snapshot = RunnerEnv {
-        module: env.module.clone(),
-        heartbeat_file: None,
-        heartbeat_ttl: None,
-        stop_grace: env.stop_grace,
-        cycle_timeout: None,
-        crash_keep: env.crash_keep,
-    };
+    let snapshot = env.snapshot();
     std::panic::set_hook(Box::new(move |info| {
         let msg = format!("panic: {info}");
         record(&snapshot, &ModuleError::Recoverable(msg), None);
@@ -163,16 +170,21 @@ struct Hooks<'a> {
     cycle: u64,
 }
 
+/// Rewrites the heartbeat file (temp file + rename: a new inode every time, so the
+/// supervisor sees a change even on filesystems with coarse mtimes). `who` keeps the temp files
+/// of the main thread and the keeper apart.
+pub(crate) fn write_heartbeat(f: &std::path::Path, cycle: u64, who: &str) {
+    let body = format!("{} {} {}\n", std::process::id(), cycle, crate::records::now_rfc3339());
+    let tmp = f.with_extension(format!("{who}.tmp"));
+    if std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, f)).is_err() {
+        log::debug!("cannot write heartbeat file {}", f.display());
+    }
+}
+
 impl Hooks<'_> {
     fn beat_now(&mut self) {
         if let Some(f) = &self.env.heartbeat_file {
-            // Content changes every time (a counter and a timestamp) so the file's identity
-            // changes even on filesystems with coarse mtimes.
-            let body = format!("{} {} {}\n", std::process::id(), self.cycle, crate::records::now_rfc3339());
-            let tmp = f.with_extension("tmp");
-            if std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, f)).is_err() {
-                log::debug!("cannot write heartbeat file {}", f.display());
-            }
+            write_heartbeat(f, self.cycle, "main");
         }
         self.last_beat = Some(Instant::now());
     }

@@ -1,0 +1,71 @@
+//! Configuration errors and `check-config`: every problem named with its file and line.
+
+use crate::harness::*;
+
+#[test]
+fn invalid_config_exits_2_naming_file_and_line() {
+    let env = Env::new("badcfg");
+    env.write("aivex.toml", "[watchdog]\nmax_restarts = 3\nbackoff_base_s = \"fast\"\n[runtime]\nenabled = []\n");
+    for args in [&["run", "--config", "aivex.toml"][..], &["check-config", "--config", "aivex.toml"]] {
+        let out = env.run(args, secs(10.0));
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("aivex.toml:3:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn invalid_manifest_names_its_file_and_line() {
+    let env = Env::new("badmanifest");
+    env.config("[runtime]\nenabled = [\"m\"]\n");
+    env.module("m", "command = [\"true\"]\ninterval_s = 1\nrestart_on_fatal = \"sometimes\"\n");
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("modules/m/module.toml:3:"), "{err}");
+}
+
+#[test]
+fn check_config_passes_with_warnings_for_registry_mismatches() {
+    let env = Env::new("okcfg");
+    env.config("[runtime]\nenabled = [\"m\", \"ghost\", \"fake\"]\n");
+    env.module("m", "command = [\"true\"]\n");
+    env.module("fake", "builtin = \"no-such-builtin\"\n");
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
+    let (stdout, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
+    assert!(stdout.contains("ghost") && stdout.contains("no directory"), "{stdout}");
+    assert!(stdout.contains("no-such-builtin") && stdout.contains("not a built-in"), "{stdout}");
+    assert!(stdout.contains("ok (2 module(s)"), "{stdout}");
+}
+
+#[test]
+fn unreachable_crash_loop_rule_warns() {
+    let env = Env::new("warnloop");
+    env.write(
+        "aivex.toml",
+        "[watchdog]\nbackoff_base_s = 100\ncrash_loop_window_s = 60\n[runtime]\nenabled = []\n",
+    );
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
+    assert!(text(&out).0.contains("crash-loop detection can never trigger"), "{:?}", text(&out));
+}
+
+#[test]
+fn bad_environment_override_is_named() {
+    let env = Env::new("badenv");
+    env.config("[runtime]\nenabled = []\n");
+    let out = env.cmd(&["check-config", "--config", "aivex.toml"]).env("WATCHDOG_HEARTBEAT_TTL", "soon").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("WATCHDOG_HEARTBEAT_TTL"), "{:?}", text(&out));
+}
+
+#[test]
+fn version_and_help() {
+    let env = Env::new("version");
+    let out = env.run(&["--version"], secs(5.0));
+    assert!(text(&out).0.starts_with("aivex "));
+    let out = env.run(&["--help"], secs(5.0));
+    assert!(text(&out).0.contains("check-config"));
+    let out = env.run(&["frobnicate"], secs(5.0));
+    assert_eq!(out.status.code(), Some(2));
+}
