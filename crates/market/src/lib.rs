@@ -1,1 +1,23 @@
-//! aivex-market: market data: bar parsing (CSV, Binance klines), TA-Lib-compatible indicators, the chart component, fundamentals parsing and the metrics component
+//! aivex-market: pure market-data logic shared by the chart and metrics modules.
+//!
+//! It owns parsing of bar files (Stooq/Yahoo CSV, Binance klines JSON) and fundamentals
+//! (CSV, SEC companyfacts JSON), the TA-Lib-compatible indicators, and the chart and metrics
+//! components derived from them. It must not touch files, the network, the database or the
+//! clock: callers hand in bytes (and a source name for messages) and get values back.
+
+pub mod bars;
+pub mod chart;
+pub mod error;
+pub mod fundamentals;
+pub mod indicators;
+pub mod metrics;
+mod time;
+
+pub use bars::{parse_bars, Bar, BarFormat, ParsedBars};
+pub use chart::{chart_component, chart_from_table, chart_score, ChartComponent, ChartInputs};
+pub use error::{MarketError, Position, RowError};
+pub use fundamentals::{
+    default_concepts, parse_companyfacts, parse_fundamentals_csv, Fundamental, ParsedFundamentals,
+};
+pub use indicators::{indicator_table, write_indicator_csv, IndicatorRow, INDICATOR_CSV_HEADER};
+pub use metrics::{metrics_component, MetricsComponent};

@@ -1,1 +1,508 @@
-//! aivex-source: fetching a module's source: a local file or an http(s) URL with timeouts, a size cap and a User-Agent
+//! aivex-source: fetches the bytes of one module source, a local file or an http(s) URL.
+//!
+//! It owns the fetch policy every ingesting module shares: explicit connect and read timeouts,
+//! a response size cap enforced while reading (never buffering past it), a User-Agent, HTTP
+//! status handling, and the mapping of each failure onto the module error classes. It must not
+//! parse what it fetched, retry, or log: callers decide what the bytes mean and what to report.
+//! Messages name the source with secrets (URL credentials, token-like query values) redacted.
+
+use aivex_core::ModuleError;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How a fetch is bounded and how it identifies itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Budget for DNS resolution plus TCP/TLS connection setup.
+    pub connect_timeout: Duration,
+    /// Budget for receiving the response headers, and separately the whole body.
+    pub read_timeout: Duration,
+    /// Largest body accepted, in bytes; a larger one is rejected without being buffered.
+    pub max_bytes: u64,
+    pub user_agent: String,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            max_bytes: 32 * 1024 * 1024,
+            user_agent: format!("aivex/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// What a fetch returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    /// The source as given, with secrets redacted: safe to log.
+    pub source: String,
+    /// The response's Content-Type header (None for files).
+    pub content_type: Option<String>,
+}
+
+/// Why a fetch failed. Every variant carries the redacted source so a log line is self-contained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceError {
+    /// The server answered with a status >= 400.
+    HttpStatus { source: String, status: u16 },
+    /// Connecting, or waiting for headers or body, took longer than its budget.
+    Timeout { source: String, detail: String },
+    /// DNS, connection, TLS, protocol or redirect failure.
+    Network { source: String, detail: String },
+    /// The body is larger than `max_bytes`.
+    TooLarge { source: String, cap: u64 },
+    /// A local path that does not exist: the operator pointed at nothing.
+    MissingFile { source: String, path: PathBuf },
+    /// A local file that exists but could not be read (permissions, a directory, I/O).
+    FileRead { source: String, detail: String },
+    /// A source string that is neither an http(s) URL nor a path (e.g. `ftp://...`), or a
+    /// malformed URL.
+    BadSource { source: String, detail: String },
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::HttpStatus { source, status } => {
+                write!(f, "{source}: HTTP status {status}")
+            }
+            SourceError::Timeout { source, detail } => write!(f, "{source}: timed out ({detail})"),
+            SourceError::Network { source, detail } => write!(f, "{source}: {detail}"),
+            SourceError::TooLarge { source, cap } => {
+                write!(f, "{source}: response larger than the {cap}-byte cap")
+            }
+            SourceError::MissingFile { source, path } => {
+                write!(f, "{source}: no such file ({})", path.display())
+            }
+            SourceError::FileRead { source, detail } => {
+                write!(f, "{source}: cannot read: {detail}")
+            }
+            SourceError::BadSource { source, detail } => write!(f, "{source}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+impl From<SourceError> for ModuleError {
+    fn from(e: SourceError) -> Self {
+        let msg = e.to_string();
+        match e {
+            // Remote trouble may clear by itself: the supervisor restarts after a short backoff.
+            SourceError::HttpStatus { .. }
+            | SourceError::Timeout { .. }
+            | SourceError::Network { .. } => ModuleError::ExternalService(msg),
+            // The document is bad, not the service: record it and keep the module running.
+            SourceError::TooLarge { .. } => ModuleError::DataValidation(msg),
+            // Only the operator can fix a wrong path or scheme; restarting will not.
+            SourceError::MissingFile { .. } | SourceError::BadSource { .. } => {
+                ModuleError::Config(msg)
+            }
+            SourceError::FileRead { .. } => ModuleError::Recoverable(msg),
+        }
+    }
+}
+
+/// Which way a source string is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    Http,
+    File(PathBuf),
+}
+
+/// Decides how a source is fetched: http(s) URLs go to the network, other `scheme://` strings
+/// are rejected, everything else is a path (relative ones are taken from `base_dir`).
+pub fn classify(source: &str, base_dir: &Path) -> Result<SourceKind, SourceError> {
+    let lower = source.trim_start().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(SourceKind::Http);
+    }
+    if let Some(rest) = lower.strip_prefix("file://") {
+        // file:// URLs are a common way to write absolute paths; accept them as such.
+        let path_part = source.trim_start().get(7..).unwrap_or(rest);
+        return Ok(SourceKind::File(PathBuf::from(path_part)));
+    }
+    if let Some(idx) = lower.find("://") {
+        let scheme = &lower[..idx];
+        if !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            return Err(SourceError::BadSource {
+                source: redact(source),
+                detail: format!("unsupported scheme '{scheme}' (only http, https and file paths)"),
+            });
+        }
+    }
+    if source.trim().is_empty() {
+        return Err(SourceError::BadSource {
+            source: String::new(),
+            detail: "empty source".into(),
+        });
+    }
+    let path = Path::new(source);
+    Ok(SourceKind::File(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }))
+}
+
+/// Fetches `source` (an http(s) URL, or a file path relative to `base_dir`) within `opts`.
+pub fn fetch(source: &str, base_dir: &Path, opts: &FetchOptions) -> Result<Fetched, SourceError> {
+    match classify(source, base_dir)? {
+        SourceKind::Http => fetch_http(source, opts),
+        SourceKind::File(path) => fetch_file(source, &path, opts),
+    }
+}
+
+fn fetch_file(source: &str, path: &Path, opts: &FetchOptions) -> Result<Fetched, SourceError> {
+    let shown = redact(source);
+    let file = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SourceError::MissingFile {
+                source: shown.clone(),
+                path: path.to_path_buf(),
+            }
+        } else {
+            SourceError::FileRead {
+                source: shown.clone(),
+                detail: e.to_string(),
+            }
+        }
+    })?;
+    let bytes = read_capped(file, opts.max_bytes).map_err(|e| match e {
+        CapError::Over => SourceError::TooLarge {
+            source: shown.clone(),
+            cap: opts.max_bytes,
+        },
+        CapError::Io(e) => SourceError::FileRead {
+            source: shown.clone(),
+            detail: e.to_string(),
+        },
+    })?;
+    Ok(Fetched {
+        bytes,
+        source: shown,
+        content_type: None,
+    })
+}
+
+fn fetch_http(source: &str, opts: &FetchOptions) -> Result<Fetched, SourceError> {
+    let shown = redact(source);
+    // Checked up front so a BadUri from the call can only come from a redirect target.
+    if let Err(e) = source.parse::<ureq::http::Uri>() {
+        return Err(SourceError::BadSource {
+            source: shown,
+            detail: format!("bad URL: {e}"),
+        });
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(opts.connect_timeout))
+        .timeout_resolve(Some(opts.connect_timeout))
+        .timeout_recv_response(Some(opts.read_timeout))
+        .timeout_recv_body(Some(opts.read_timeout))
+        .user_agent(opts.user_agent.as_str())
+        // We map statuses ourselves so a 404 is not confused with a transport error.
+        .http_status_as_error(false)
+        // ureq only speaks http(s), so a redirect elsewhere fails instead of being followed.
+        .max_redirects(5)
+        .build()
+        .into();
+    let response = agent
+        .get(source)
+        .call()
+        .map_err(|e| map_ureq(e, &shown, opts.max_bytes))?;
+    let status = response.status().as_u16();
+    if status >= 400 {
+        return Err(SourceError::HttpStatus {
+            source: shown,
+            status,
+        });
+    }
+    if (300..400).contains(&status) {
+        // A redirect that was not followed (e.g. to a non-http scheme or without Location).
+        return Err(SourceError::Network {
+            source: shown,
+            detail: format!("unfollowed redirect (HTTP status {status})"),
+        });
+    }
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(len) = response.body().content_length() {
+        // Refuse early when the server announces an oversized body: nothing is read at all.
+        if len > opts.max_bytes {
+            return Err(SourceError::TooLarge {
+                source: shown,
+                cap: opts.max_bytes,
+            });
+        }
+    }
+    let reader = response.into_body().into_reader();
+    let bytes = read_capped(reader, opts.max_bytes).map_err(|e| match e {
+        CapError::Over => SourceError::TooLarge {
+            source: shown.clone(),
+            cap: opts.max_bytes,
+        },
+        CapError::Io(e) => map_io(e, &shown, opts.max_bytes),
+    })?;
+    Ok(Fetched {
+        bytes,
+        source: shown,
+        content_type,
+    })
+}
+
+enum CapError {
+    Over,
+    Io(std::io::Error),
+}
+
+/// Reads at most `cap + 1` bytes: one byte past the cap proves the body is too large without
+/// buffering any more of it.
+fn read_capped(reader: impl Read, cap: u64) -> Result<Vec<u8>, CapError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(CapError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(CapError::Over);
+    }
+    Ok(bytes)
+}
+
+fn map_io(e: std::io::Error, shown: &str, cap: u64) -> SourceError {
+    // ureq wraps its own errors (timeouts included) in io::Error while the body is read.
+    let inner_is_ureq = e.get_ref().map(|r| r.is::<ureq::Error>()).unwrap_or(false);
+    if inner_is_ureq {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(ue) = inner.downcast::<ureq::Error>() {
+                return map_ureq(*ue, shown, cap);
+            }
+        }
+        return SourceError::Network {
+            source: shown.to_string(),
+            detail: "body read failed".into(),
+        };
+    }
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => SourceError::Timeout {
+            source: shown.to_string(),
+            detail: format!("reading body: {e}"),
+        },
+        _ => SourceError::Network {
+            source: shown.to_string(),
+            detail: format!("reading body: {e}"),
+        },
+    }
+}
+
+fn map_ureq(e: ureq::Error, shown: &str, cap: u64) -> SourceError {
+    let source = shown.to_string();
+    match e {
+        ureq::Error::StatusCode(status) => SourceError::HttpStatus { source, status },
+        ureq::Error::Timeout(t) => SourceError::Timeout {
+            source,
+            detail: t.to_string(),
+        },
+        ureq::Error::BodyExceedsLimit(_) => SourceError::TooLarge { source, cap },
+        // The request URL was validated before the call, so this is a redirect target.
+        ureq::Error::BadUri(d) => SourceError::Network {
+            source,
+            detail: format!("redirected to a bad URL: {d}"),
+        },
+        ureq::Error::HostNotFound => SourceError::Network {
+            source,
+            detail: "host not found".into(),
+        },
+        ureq::Error::ConnectionFailed => SourceError::Network {
+            source,
+            detail: "connection failed".into(),
+        },
+        ureq::Error::Io(io) => map_io(io, shown, cap),
+        // Everything else (TLS, protocol, redirects) is the remote side misbehaving. ureq's
+        // messages carry no URL, so no secret can leak through them.
+        other => SourceError::Network {
+            source,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Query parameter names whose values are treated as secrets when a URL is shown.
+const SECRET_PARAMS: &[&str] = &[
+    "key",
+    "apikey",
+    "api_key",
+    "api-key",
+    "token",
+    "access_token",
+    "auth",
+    "secret",
+    "password",
+    "pass",
+    "pwd",
+    "sig",
+    "signature",
+    "client_secret",
+];
+
+/// Returns `source` safe to log: URL userinfo and the values of token-like query parameters
+/// are replaced with `***`. Non-URLs are returned unchanged.
+pub fn redact(source: &str) -> String {
+    let Some(scheme_end) = source.find("://") else {
+        return source.to_string();
+    };
+    let (scheme, rest) = source.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let (before_query, query_and_frag) = match tail.find('?') {
+        Some(q) => tail.split_at(q),
+        None => return format!("{scheme}{authority}{tail}"),
+    };
+    let query_and_frag = &query_and_frag[1..];
+    let (query, frag) = match query_and_frag.find('#') {
+        Some(h) => (&query_and_frag[..h], &query_and_frag[h..]),
+        None => (query_and_frag, ""),
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET_PARAMS.contains(&name.to_ascii_lowercase().as_str()) => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!(
+        "{scheme}{authority}{before_query}?{}{frag}",
+        redacted.join("&")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_table() {
+        let table = [
+            ("config/demo/bars/aapl.csv", "config/demo/bars/aapl.csv"),
+            ("https://example.com/a.csv", "https://example.com/a.csv"),
+            (
+                "https://u:pw@example.com/q?function=NEWS&apikey=SECRET1#x",
+                "https://***@example.com/q?function=NEWS&apikey=***#x",
+            ),
+            (
+                "http://h/p?Token=abc&symbol=AAPL",
+                "http://h/p?Token=***&symbol=AAPL",
+            ),
+            ("http://h?key=abc", "http://h?key=***"),
+        ];
+        for (input, want) in table {
+            assert_eq!(redact(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn classify_table() {
+        let base = Path::new("/etc/aivex");
+        let table: [(&str, Result<SourceKind, &str>); 6] = [
+            ("http://x/y", Ok(SourceKind::Http)),
+            ("HTTPS://x/y", Ok(SourceKind::Http)),
+            (
+                "demo/a.csv",
+                Ok(SourceKind::File(PathBuf::from("/etc/aivex/demo/a.csv"))),
+            ),
+            (
+                "/abs/a.csv",
+                Ok(SourceKind::File(PathBuf::from("/abs/a.csv"))),
+            ),
+            (
+                "file:///abs/b.csv",
+                Ok(SourceKind::File(PathBuf::from("/abs/b.csv"))),
+            ),
+            ("ftp://x/y", Err("unsupported scheme 'ftp'")),
+        ];
+        for (input, want) in table {
+            match (classify(input, base), want) {
+                (Ok(got), Ok(w)) => assert_eq!(got, w, "{input}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{input}: {e}"),
+                (got, w) => panic!("{input}: got {got:?}, want {w:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_classes() {
+        let s = || "src".to_string();
+        let table = [
+            (
+                SourceError::HttpStatus {
+                    source: s(),
+                    status: 404,
+                },
+                "ExternalServiceError",
+            ),
+            (
+                SourceError::Timeout {
+                    source: s(),
+                    detail: "x".into(),
+                },
+                "ExternalServiceError",
+            ),
+            (
+                SourceError::Network {
+                    source: s(),
+                    detail: "x".into(),
+                },
+                "ExternalServiceError",
+            ),
+            (
+                SourceError::TooLarge {
+                    source: s(),
+                    cap: 9,
+                },
+                "DataValidationError",
+            ),
+            (
+                SourceError::MissingFile {
+                    source: s(),
+                    path: "p".into(),
+                },
+                "ConfigError",
+            ),
+            (
+                SourceError::BadSource {
+                    source: s(),
+                    detail: "x".into(),
+                },
+                "ConfigError",
+            ),
+            (
+                SourceError::FileRead {
+                    source: s(),
+                    detail: "x".into(),
+                },
+                "RecoverableError",
+            ),
+        ];
+        for (err, class) in table {
+            assert_eq!(ModuleError::from(err.clone()).class(), class, "{err}");
+        }
+    }
+}
