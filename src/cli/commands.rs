@@ -49,11 +49,28 @@ fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
+    auto_migrate(&loaded.config);
     let sup = Supervisor::new(loaded.config, mode, crate::modules::BUILTINS).map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(match sup.run() {
         Outcome::Stopped | Outcome::OnceOk => 0,
         Outcome::OnceFailed | Outcome::Forced => 1,
     })
+}
+
+/// The embedded SQLite store is migrated at start, so that a first run needs no extra step.
+/// A shared MySQL store is migrated only when `[database] auto_migrate = true`: on a server
+/// other boxes use, schema changes are the operator's call (`aivex migrate`). A failure is
+/// logged, not fatal: modules check the schema themselves and say what to do.
+fn auto_migrate(cfg: &config::Config) {
+    let wanted = cfg.database.url.starts_with("sqlite://") || cfg.database.auto_migrate;
+    if !wanted {
+        return;
+    }
+    match crate::tools::migrate::apply(&cfg.database.url) {
+        Ok(r) if !r.applied.is_empty() => log::info!("migrated the store to schema version {} ({:?})", r.version, r.applied),
+        Ok(_) => {}
+        Err(e) => log::warn!("automatic migration of {}: {e}", config::redact_url(&cfg.database.url)),
+    }
 }
 
 fn check_config(path: &Path) -> Result<i32, CliError> {

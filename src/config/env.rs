@@ -67,7 +67,7 @@ mod tests {
             crash_keep: 200,
             exports: true,
         };
-        (WatchdogConfig::default(), r, DatabaseConfig { url: "sqlite://x".into() })
+        (WatchdogConfig::default(), r, DatabaseConfig { url: "sqlite://x".into(), auto_migrate: false })
     }
 
     #[test]

@@ -50,6 +50,7 @@ struct RawRuntime {
 #[derive(Deserialize, Default)]
 struct RawDatabase {
     url: Option<String>,
+    auto_migrate: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +124,7 @@ pub fn load(
     };
     let mut database = DatabaseConfig {
         url: raw.database.url.unwrap_or_else(|| "sqlite://aivex.sqlite".into()),
+        auto_migrate: raw.database.auto_migrate.unwrap_or(false),
     };
     if let Err(msg) = env::apply(getenv, &mut watchdog, &mut runtime, &mut database) {
         problems.push(Problem { file: path.to_path_buf(), line: None, message: msg });
@@ -218,7 +220,6 @@ pub fn load(
             watchdog,
             runtime,
             database,
-            raw: table,
             modules,
             hash: hex(&hasher.finalize()),
         },

@@ -79,6 +79,8 @@ pub struct RuntimeConfig {
 pub struct DatabaseConfig {
     /// `sqlite://PATH` or `mysql://user:pass@host:port/db`. May hold a password: never print it.
     pub url: String,
+    /// Migrate a MySQL store at `aivex run` too (SQLite always is).
+    pub auto_migrate: bool,
 }
 
 impl fmt::Debug for DatabaseConfig {
@@ -97,8 +99,6 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub runtime: RuntimeConfig,
     pub database: DatabaseConfig,
-    /// The whole global file as TOML, for module sections (`[eye]`, ...) read by built-ins.
-    pub raw: toml::Table,
     /// Enabled modules that have a valid manifest, in `enabled` order.
     pub modules: Vec<ModuleSpec>,
     /// sha256 over the global file and every manifest read.
@@ -108,10 +108,6 @@ pub struct Config {
 impl Config {
     pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
         self.modules.iter().find(|m| m.name == name)
-    }
-
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        resolve_against(&self.dir, p)
     }
 }
 
@@ -170,6 +166,11 @@ impl std::error::Error for ConfigError {}
 
 /// Replaces the password of a `scheme://user:pass@host/...` URL with `***`.
 pub fn redact_url(url: &str) -> String {
+    aivex_store::redact_url(url)
+}
+
+#[cfg(test)]
+fn redact_url_local(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_string() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -188,6 +189,7 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+    use super::redact_url_local;
 
     #[test]
     fn redacts_passwords_only() {
@@ -199,7 +201,8 @@ mod tests {
             ("not a url", "not a url"),
         ];
         for (input, want) in table {
-            assert_eq!(redact_url(input), want, "{input}");
+            assert_eq!(redact_url_local(input), want, "{input}");
+            assert!(!redact_url(input).contains("s3cret"), "{input}");
         }
     }
 }

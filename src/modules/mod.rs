@@ -2,16 +2,24 @@
 //! each one from its `ModuleEnv`. Adding a built-in means one line in each list below. Nothing
 //! else lives here: a module's work lives in its own file or crate.
 
+mod brain;
+mod chart;
+mod metrics;
+mod news;
 mod probe;
 
 use aivex_core::{Module, ModuleEnv, ModuleError};
 
 /// Every built-in module name, for the startup registry check.
-pub const BUILTINS: &[&str] = &["probe"];
+pub const BUILTINS: &[&str] = &["chart", "news", "metrics", "brain", "probe"];
 
 /// Builds a built-in module; an unknown name is a ConfigError (exit 2: never restarted).
 pub fn construct(name: &str, env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     match name {
+        "chart" => chart::construct(env),
+        "news" => news::construct(env),
+        "metrics" => metrics::construct(env),
+        "brain" => brain::construct(env),
         "probe" => Ok(Box::new(probe::Probe::new(env)?)),
         other => Err(ModuleError::Config(format!(
             "unknown built-in module {other:?} (built-ins: {})",

@@ -90,6 +90,31 @@ impl std::fmt::Display for SupervisorError {
 /// health check) can tell a live supervisor from a dead one by `updated_at`.
 const STATE_REFRESH: Duration = Duration::from_secs(5);
 
+/// How often the disk budget of the data directory is enforced.
+const BUDGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Keeps `runs/` within `[runtime] keep_runs` and `max_disk_mb`: old runs go first, then the
+/// live run's rotated logs and oldest crash records. The live run itself is never removed.
+fn enforce_budget(cfg: &Config, live: &Path) {
+    let budget = aivex_platform::budget::Budget {
+        max_total_bytes: cfg.runtime.max_disk_bytes,
+        max_runs: cfg.runtime.keep_runs.max(1),
+        protect: vec![live.to_path_buf()],
+    };
+    match aivex_platform::budget::enforce(&cfg.runtime.data_dir, &budget) {
+        Ok(r) if !r.deleted.is_empty() => log::info!(
+            "disk budget: removed {} item(s), freed {} bytes (runs/ now {} bytes{})",
+            r.deleted.len(),
+            r.freed_bytes,
+            r.bytes_after,
+            if r.over_budget { ", still over budget" } else { "" }
+        ),
+        Ok(r) if r.over_budget => log::warn!("disk budget: runs/ uses {} bytes, over the budget, nothing left to remove", r.bytes_after),
+        Ok(_) => {}
+        Err(e) => log::warn!("disk budget: {e}"),
+    }
+}
+
 struct Slot {
     spec: ModuleSpec,
     limits: Limits,
@@ -122,6 +147,7 @@ pub struct Supervisor {
     next_status: Mono,
     next_state_write: Mono,
     next_hb_poll: Mono,
+    next_budget: Mono,
     builtins: &'static [&'static str],
     notifier: aivex_platform::notify::Notifier,
     all_started_notified: bool,
@@ -184,10 +210,7 @@ impl Supervisor {
         become_subreaper_and_raise_nofile();
         let run = rundir::RunDir::create(&data_dir)
             .map_err(|e| SupervisorError::Io(format!("cannot create run directory under {}: {e}", data_dir.display())))?;
-        let pruned = rundir::prune_runs(&data_dir, cfg.runtime.keep_runs, &run.id);
-        if !pruned.is_empty() {
-            log::info!("pruned {} old run(s): {}", pruned.len(), pruned.join(", "));
-        }
+        enforce_budget(&cfg, &run.dir);
         let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
         let boot = rundir::bootstrap_text(&run.id, &records::now_rfc3339(), &cfg.path, &cfg.hash, mode.as_str(), &names);
         run.write_bootstrap(&boot).map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
@@ -241,6 +264,7 @@ impl Supervisor {
             next_status: Duration::ZERO,
             next_state_write: Duration::ZERO,
             next_hb_poll: Duration::ZERO,
+            next_budget: BUDGET_EVERY,
             builtins,
             notifier: aivex_platform::notify::Notifier::from_env(),
             all_started_notified: false,
@@ -282,6 +306,8 @@ impl Supervisor {
             }
             self.loop_passes += 1;
             self.notify_watchdog();
+            #[cfg(debug_assertions)]
+            debug_wedge();
         };
         self.finish(outcome)
     }
@@ -313,7 +339,7 @@ impl Supervisor {
 
     fn next_wakeup(&self, now: Mono) -> Mono {
         let mut t = now + Duration::from_secs(60);
-        t = t.min(self.next_status).min(self.next_state_write);
+        t = t.min(self.next_status).min(self.next_state_write).min(self.next_budget);
         if self.slots.iter().any(|s| s.m.alive) {
             t = t.min(self.next_hb_poll);
         }
@@ -584,8 +610,16 @@ impl Supervisor {
     fn timers(&mut self, now: Mono) {
         for i in 0..self.slots.len() {
             if self.slots[i].start_at.is_some_and(|t| t <= now) && !self.shutting_down {
+                // Once mode is a pipeline run: modules go one after another in `enabled`
+                // order, so each one sees what the ones before it stored.
+                if self.mode == Mode::Once && self.slots.iter().any(|s| s.m.alive) {
+                    break;
+                }
                 self.slots[i].start_at = None;
                 self.input(i, Input::Start, now);
+                if self.mode == Mode::Once {
+                    break;
+                }
             }
         }
         if now >= self.next_hb_poll {
@@ -603,18 +637,23 @@ impl Supervisor {
         for i in 0..self.slots.len() {
             self.input(i, Input::Tick, now);
         }
-        if !self.all_started_notified && self.slots.iter().all(|s| s.start_at.is_none()) {
-            self.all_started_notified = true;
-            self.notifier.ready();
-        }
         if now >= self.next_status {
             let line = self.status_line();
             println!("{line}");
             self.notifier.status(&line);
             self.next_status = now + Duration::from_secs_f64(self.cfg.watchdog.status_interval_s.max(0.1));
         }
+        if now >= self.next_budget {
+            enforce_budget(&self.cfg, &self.run.dir);
+            self.next_budget = now + BUDGET_EVERY;
+        }
         if self.dirty || now >= self.next_state_write {
             self.write_state(now);
+        }
+        // READY once every enabled module has been started (and the state file says so).
+        if !self.all_started_notified && self.slots.iter().all(|s| s.start_at.is_none()) {
+            self.all_started_notified = true;
+            self.notifier.ready();
         }
     }
 
@@ -825,6 +864,17 @@ fn warn_unsandboxed_once(module: &str) {
                 "module {module} is an external command running without isolation (sandbox = \"none\"); \
                  set sandbox = \"rlimit\" or \"docker\" in its module.toml to limit it"
             );
+        }
+    }
+}
+
+/// Test hook (debug builds only): while the file named by `AIVEX_DEBUG_WEDGE_FILE` exists the
+/// loop hangs, so a test can prove that a wedged loop stops the systemd watchdog pings.
+#[cfg(debug_assertions)]
+fn debug_wedge() {
+    if let Some(f) = std::env::var_os("AIVEX_DEBUG_WEDGE_FILE") {
+        while Path::new(&f).exists() {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -69,26 +69,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Deletes the oldest run directories so at most `keep` remain; never the live one. Run ids
-/// start with a UTC timestamp, so name order is age order.
-pub fn prune_runs(data_dir: &Path, keep: usize, live: &str) -> Vec<String> {
-    let runs = data_dir.join("runs");
-    let Ok(rd) = std::fs::read_dir(&runs) else { return vec![] };
-    let mut ids: Vec<String> = rd
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && n != live)
-        .collect();
-    ids.sort();
-    let excess = (ids.len() + 1).saturating_sub(keep.max(1));
-    let gone: Vec<String> = ids.into_iter().take(excess).collect();
-    for id in &gone {
-        let _ = std::fs::remove_dir_all(runs.join(id));
-    }
-    gone
-}
-
 /// BOOTSTRAP.md: YAML front matter a machine can read, then a note for a person.
 pub fn bootstrap_text(
     run_id: &str,
@@ -111,23 +91,4 @@ pub fn bootstrap_text(
         std::process::id(),
         config_path.display(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prunes_oldest_but_never_live() {
-        let d = std::env::temp_dir().join(format!("aivex-runs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        for id in ["20260101T000000Z-1", "20260102T000000Z-1", "20260103T000000Z-1", "20250101T000000Z-9"] {
-            std::fs::create_dir_all(d.join("runs").join(id)).unwrap();
-        }
-        let gone = prune_runs(&d, 2, "20250101T000000Z-9");
-        assert_eq!(gone, ["20260101T000000Z-1", "20260102T000000Z-1"]);
-        assert!(d.join("runs/20250101T000000Z-9").exists());
-        assert!(d.join("runs/20260103T000000Z-1").exists());
-        let _ = std::fs::remove_dir_all(&d);
-    }
 }

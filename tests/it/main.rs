@@ -8,3 +8,4 @@ mod control;
 mod runner;
 mod sandbox;
 mod supervisor;
+mod systemd;
