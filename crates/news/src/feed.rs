@@ -1,0 +1,220 @@
+//! The feed model (`Item`, `ParsedFeed`, errors) and `parse_feed`, which detects the format
+//! and hands the document to the XML or JSON reader. Also the one place that turns a
+//! format's raw fields into an `Item` (cleaning, date parsing, link resolution, id), so every
+//! format applies the same rules.
+//!
+//! Pure: bytes in, values out. It must not log, fetch or store; the module reports
+//! `ItemError`s as DataValidationErrors and maps `FeedError` at its boundary.
+
+use crate::date::parse_date;
+use crate::encoding::decode_document;
+use crate::ident::article_id;
+use crate::text::clean_html;
+use crate::url::{is_absolute, resolve};
+use aivex_core::ModuleError;
+use std::fmt;
+
+/// Summaries are capped so one full-text `content:encoded` cannot bloat the store or
+/// dominate sentiment; titles carry most of the signal anyway.
+pub const MAX_SUMMARY_CHARS: usize = 4000;
+
+/// Which format a document was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedFormat {
+    Rss,
+    /// RSS 0.90 / 1.0 (RDF).
+    Rdf,
+    Atom,
+    JsonFeed,
+    AlphaVantage,
+}
+
+impl FeedFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedFormat::Rss => "rss",
+            FeedFormat::Rdf => "rdf",
+            FeedFormat::Atom => "atom",
+            FeedFormat::JsonFeed => "jsonfeed",
+            FeedFormat::AlphaVantage => "alphavantage",
+        }
+    }
+}
+
+/// One article as the news module ingests it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// `article_id` of this item (dedupe key).
+    pub id: String,
+    pub guid: Option<String>,
+    /// Plain text (tags stripped, entities decoded, whitespace collapsed).
+    pub title: String,
+    /// Absolute where the feed gave enough to resolve it.
+    pub url: Option<String>,
+    /// Plain text, at most `MAX_SUMMARY_CHARS` characters.
+    pub summary: String,
+    /// Unix seconds; `None` when the feed gave no date.
+    pub published_at: Option<i64>,
+    /// The `source_name` the feed was parsed under.
+    pub source: String,
+    /// Tickers the provider attached (Alpha Vantage `ticker_sentiment`), upper-case; empty for
+    /// plain feeds. The module merges these with the ones it extracts from the text.
+    pub tickers: Vec<String>,
+}
+
+/// A bad item (or the point where a broken document stopped being readable). The other items
+/// of the same document are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    /// 0-based position of the item in the document.
+    pub index: usize,
+    pub message: String,
+}
+
+impl ItemError {
+    /// The DataValidationError the module records for this item.
+    pub fn to_module_error(&self, source: &str) -> ModuleError {
+        ModuleError::DataValidation(format!("{source}: {self}"))
+    }
+}
+
+impl fmt::Display for ItemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "item {}: {}", self.index + 1, self.message)
+    }
+}
+
+/// The result of reading one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedFeed {
+    pub format: FeedFormat,
+    pub items: Vec<Item>,
+    pub errors: Vec<ItemError>,
+}
+
+/// A document that yielded no feed at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedError {
+    /// Not RSS, Atom, JSON Feed or Alpha Vantage (an HTML page, some other JSON, plain text).
+    NotAFeed(String),
+    /// The provider answered with an error body (Alpha Vantage `Note`, `Information`,
+    /// `Error Message`): an ExternalServiceError, not bad data.
+    ProviderError(String),
+    /// A JSON document that does not parse (truncated, invalid), or bytes in an unsupported
+    /// encoding.
+    Malformed(String),
+}
+
+impl FeedError {
+    /// ProviderError is an ExternalServiceError (retry later); anything else is bad data.
+    pub fn to_module_error(&self, source: &str) -> ModuleError {
+        match self {
+            FeedError::ProviderError(_) => {
+                ModuleError::ExternalService(format!("{source}: {self}"))
+            }
+            FeedError::NotAFeed(_) | FeedError::Malformed(_) => {
+                ModuleError::DataValidation(format!("{source}: {self}"))
+            }
+        }
+    }
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedError::NotAFeed(m) => write!(f, "not a feed: {m}"),
+            FeedError::ProviderError(m) => write!(f, "provider error: {m}"),
+            FeedError::Malformed(m) => write!(f, "malformed feed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for FeedError {}
+
+/// Parses a feed document. `source_name` is stored on every item and, when it is an http(s)
+/// URL, is the last-resort base for relative links.
+pub fn parse_feed(bytes: &[u8], source_name: &str) -> Result<ParsedFeed, FeedError> {
+    let text = decode_document(bytes).map_err(FeedError::Malformed)?;
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{FEFF}');
+    match trimmed.chars().next() {
+        Some('<') => crate::xml::parse_xml(trimmed, source_name),
+        Some('{') | Some('[') => crate::json::parse_json(trimmed, source_name),
+        Some(_) => Err(FeedError::NotAFeed(format!(
+            "document starts with {:?}, expected XML or JSON",
+            trimmed.chars().take(40).collect::<String>()
+        ))),
+        None => Err(FeedError::NotAFeed("document is empty".to_string())),
+    }
+}
+
+/// The fields a format reader collects for one item, before cleaning.
+#[derive(Debug, Default)]
+pub(crate) struct RawItem {
+    pub guid: Option<String>,
+    /// HTML-ish title text.
+    pub title: Option<String>,
+    /// Link as written (maybe relative).
+    pub link: Option<String>,
+    /// HTML-ish summary text.
+    pub summary: Option<String>,
+    /// The date text and the field it came from (for error messages).
+    pub date: Option<(String, &'static str)>,
+    pub tickers: Vec<String>,
+}
+
+/// Turns raw fields into an `Item`, or says what is wrong with them. `bases` are tried in
+/// order for relative links; the first absolute one wins.
+pub(crate) fn finish_item(
+    raw: RawItem,
+    source: &str,
+    bases: &[Option<&str>],
+) -> Result<Item, String> {
+    let title = raw.title.as_deref().map(clean_html).unwrap_or_default();
+    let mut summary = raw.summary.as_deref().map(clean_html).unwrap_or_default();
+    if let Some((cut, _)) = summary.char_indices().nth(MAX_SUMMARY_CHARS) {
+        summary.truncate(cut);
+    }
+    let url = raw
+        .link
+        .map(|l| crate::text::decode_entities(l.trim()))
+        .filter(|l| !l.is_empty())
+        .map(|l| match bases.iter().flatten().find(|b| is_absolute(b)) {
+            Some(base) => resolve(base, &l),
+            None => l,
+        });
+    let guid = raw
+        .guid
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty());
+    if title.is_empty() && summary.is_empty() && url.is_none() {
+        return Err("item has no title, summary or link".to_string());
+    }
+    let published_at = match raw.date {
+        Some((d, field)) if !d.trim().is_empty() => Some(
+            parse_date(&d)
+                .ok_or_else(|| format!("unrecognised date {:?} in <{field}>", d.trim()))?,
+        ),
+        _ => None,
+    };
+    let mut tickers = raw.tickers;
+    tickers.sort();
+    tickers.dedup();
+    let mut item = Item {
+        id: String::new(),
+        guid,
+        title,
+        url,
+        summary,
+        published_at,
+        source: source.to_string(),
+        tickers,
+    };
+    item.id = article_id(&item);
+    Ok(item)
+}
+
+/// `source` when it is an absolute http(s) URL (the document's own address).
+pub(crate) fn source_base(source: &str) -> Option<&str> {
+    let lower = source.get(..8).unwrap_or(source).to_ascii_lowercase();
+    (lower.starts_with("http://") || lower.starts_with("https://")).then_some(source)
+}
