@@ -1,0 +1,188 @@
+//! The schema migrations embedded in the binary and the pure rules for applying them.
+//!
+//! It owns the list of migrations per dialect (compiled in with `include_str!`, so the static
+//! binary carries them), their sha256 checksums, and `plan`: given what a database says it
+//! has applied, which migrations are pending or why the run must be refused. It must not
+//! touch a database: the backends run the plan.
+
+use crate::error::{Result, StoreError};
+use sha2::{Digest, Sha256};
+
+/// One migration file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub version: u32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// A row of `schema_migrations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub version: u32,
+    pub checksum: String,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+}];
+
+pub(crate) const MYSQL: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../../../migrations/mysql/0001_initial.sql"),
+}];
+
+/// The schema version this binary needs (the highest embedded migration).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// sha256 hex of a migration's text.
+pub(crate) fn checksum(sql: &str) -> String {
+    let digest = Sha256::digest(sql.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The highest applied version, 0 for an empty database.
+pub(crate) fn current_version(applied: &[Applied]) -> u32 {
+    applied.iter().map(|a| a.version).max().unwrap_or(0)
+}
+
+/// Checks the applied rows against the embedded set and returns the pending migrations in
+/// order. Refuses on a changed checksum or on a version this binary does not know.
+pub(crate) fn plan(embedded: &'static [Migration], applied: &[Applied]) -> Result<Vec<Migration>> {
+    for a in applied {
+        match embedded.iter().find(|m| m.version == a.version) {
+            Some(m) if checksum(m.sql) == a.checksum => {}
+            Some(m) => {
+                return Err(StoreError::ChecksumDrift {
+                    version: m.version,
+                    name: m.name.to_string(),
+                })
+            }
+            None => {
+                return Err(StoreError::SchemaAhead {
+                    current: current_version(applied),
+                    known: SCHEMA_VERSION,
+                })
+            }
+        }
+    }
+    Ok(embedded
+        .iter()
+        .filter(|m| !applied.iter().any(|a| a.version == m.version))
+        .copied()
+        .collect())
+}
+
+/// What `check_schema` concludes from the applied rows.
+pub(crate) fn check(embedded: &'static [Migration], applied: &[Applied]) -> Result<()> {
+    let pending = plan(embedded, applied)?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::SchemaBehind {
+            current: current_version(applied),
+            needed: SCHEMA_VERSION,
+        })
+    }
+}
+
+/// Splits a migration into statements for drivers that run one statement per call. Our
+/// migration files keep `;` only at the end of a statement and use `--` line comments, so a
+/// line-based split is exact for them.
+pub(crate) fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") || trimmed.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if trimmed.ends_with(';') {
+            let stmt = cur.trim().trim_end_matches(';').trim().to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            cur.clear();
+        }
+    }
+    let rest = cur.trim();
+    if !rest.is_empty() {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialects_have_the_same_versions_in_order() {
+        let s: Vec<(u32, &str)> = SQLITE.iter().map(|m| (m.version, m.name)).collect();
+        let m: Vec<(u32, &str)> = MYSQL.iter().map(|m| (m.version, m.name)).collect();
+        assert_eq!(s, m);
+        let expected: Vec<u32> = (1..=SCHEMA_VERSION).collect();
+        assert_eq!(s.iter().map(|(v, _)| *v).collect::<Vec<_>>(), expected);
+    }
+
+    #[test]
+    fn plan_table() {
+        let good = Applied {
+            version: 1,
+            checksum: checksum(SQLITE[0].sql),
+        };
+        let drifted = Applied {
+            version: 1,
+            checksum: "00".into(),
+        };
+        let unknown = Applied {
+            version: 99,
+            checksum: "00".into(),
+        };
+        let table: Vec<(Vec<Applied>, std::result::Result<usize, &str>)> = vec![
+            (vec![], Ok(1)),
+            (vec![good.clone()], Ok(0)),
+            (
+                vec![drifted],
+                Err("applied migration 0001 (initial) differs"),
+            ),
+            (vec![good, unknown], Err("schema is at version 99, newer")),
+        ];
+        for (applied, want) in table {
+            match (plan(SQLITE, &applied), want) {
+                (Ok(p), Ok(n)) => assert_eq!(p.len(), n),
+                (Err(e), Err(prefix)) => assert!(e.to_string().starts_with(prefix), "{e}"),
+                (got, want) => panic!("{applied:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn check_says_run_migrate_when_behind() {
+        let err = check(SQLITE, &[]).expect_err("empty database is behind");
+        assert!(err.to_string().contains("run aivex migrate"), "{err}");
+    }
+
+    #[test]
+    fn statements_split_the_mysql_file() {
+        let stmts = statements(MYSQL[0].sql);
+        assert_eq!(stmts.len(), 8, "{stmts:#?}");
+        assert!(stmts
+            .iter()
+            .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")));
+        assert_eq!(statements("-- c\nA;\n\nB\n;\nC"), vec!["A", "B", "C"]);
+    }
+
+    #[test]
+    fn checksum_is_sha256_hex() {
+        assert_eq!(
+            checksum(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
