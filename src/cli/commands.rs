@@ -44,6 +44,7 @@ fn init_logging(verbose: bool) {
 }
 
 fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
+    crate::supervisor::trim_resident_code();
     init_logging(mode == Mode::Dev);
     let loaded = load(path)?;
     for w in &loaded.warnings {
