@@ -27,6 +27,7 @@ pub fn apply(url: &str) -> Result<aivex_store::MigrateReport, String> {
                 .map_err(|e| format!("cannot create the directory of the SQLite store {}: {e}", parent.display()))?;
         }
     }
-    let mut store = aivex_store::Store::open(url).map_err(|e| format!("cannot open the store: {e}"))?;
-    store.migrate().map_err(|e| format!("migration failed: {e}"))
+    let shown = crate::config::redact_url(url);
+    let mut store = aivex_store::Store::open(url).map_err(|e| format!("cannot open the store {shown}: {e}"))?;
+    store.migrate().map_err(|e| format!("migration of {shown} failed: {e}"))
 }

@@ -69,3 +69,35 @@ fn version_and_help() {
     let out = env.run(&["frobnicate"], secs(5.0));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn database_passwords_never_appear_in_output() {
+    let env = Env::new("secret");
+    env.config("[runtime]\nenabled = [\"a\"]\n[database]\nauto_migrate = true\n");
+    env.sh_module("a", "exit 0", "");
+    let url = "mysql://aivex:Sup3rS3cretPw@127.0.0.1:1/aivex";
+    for args in [
+        &["check-config", "--config", "aivex.toml"][..],
+        &["migrate", "--config", "aivex.toml"],
+        &["run", "--config", "aivex.toml", "--mode", "once"],
+    ] {
+        let out = env.cmd(args).env("AIVEX_DATABASE_URL", url).output().unwrap();
+        let (o, e) = text(&out);
+        assert!(!o.contains("Sup3rS3cretPw") && !e.contains("Sup3rS3cretPw"), "{args:?}\n{o}\n{e}");
+        assert!(o.contains("aivex:***@") || e.contains("aivex:***@"), "{args:?}: the URL is shown redacted\n{o}\n{e}");
+    }
+    let out = env.cmd(&["migrate", "--config", "aivex.toml"]).env("AIVEX_DATABASE_URL", url).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "an unreachable store is a runtime failure");
+    // Nothing written to the run directory holds it either.
+    let mut stack = vec![env.path("data")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                assert!(!String::from_utf8_lossy(&b).contains("Sup3rS3cretPw"), "{}", p.display());
+            }
+        }
+    }
+}
