@@ -143,7 +143,7 @@ pub fn parse(
         Some(toml::Value::Integer(n)) if n >= 0 => Some(n.to_string()),
         Some(toml::Value::String(s)) => Some(s),
         Some(other) => {
-            bad("memory_limit", format!("memory_limit must be a size like \"512M\", got {other}"));
+            bad("memory_limit", format!("memory_limit must be a size like \"512M\", got a {}", other.type_str()));
             None
         }
         None => defaults.memory_limit.clone(),

@@ -5,13 +5,13 @@
 mod brain;
 mod chart;
 mod metrics;
-mod news;
+pub(crate) mod news;
 mod probe;
 
 use aivex_core::{Module, ModuleEnv, ModuleError};
 
 /// Every built-in module name, for the startup registry check.
-pub const BUILTINS: &[&str] = &["chart", "news", "metrics", "brain", "probe"];
+pub const BUILTINS: &[&str] = &["chart", "news", "metrics", "brain", "probe", "eye"];
 
 /// Builds a built-in module; an unknown name is a ConfigError (exit 2: never restarted).
 pub fn construct(name: &str, env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
@@ -21,6 +21,13 @@ pub fn construct(name: &str, env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleE
         "metrics" => metrics::construct(env),
         "brain" => brain::construct(env),
         "probe" => Ok(Box::new(probe::Probe::new(env)?)),
+        "eye" => {
+            let table = match std::env::var_os("AIVEX_CONFIG") {
+                Some(p) => aivex_eye::eye_table_from_config(std::path::Path::new(&p))?,
+                None => serde_json::Value::Null,
+            };
+            Ok(Box::new(aivex_eye::Eye::new(env, &table)?))
+        }
         other => Err(ModuleError::Config(format!(
             "unknown built-in module {other:?} (built-ins: {})",
             BUILTINS.join(", ")

@@ -3,9 +3,13 @@
 
 mod harness;
 
+mod brain;
 mod config;
 mod control;
+mod eye;
+mod pipeline;
 mod runner;
 mod sandbox;
+mod signals;
 mod supervisor;
 mod systemd;

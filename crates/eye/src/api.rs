@@ -1,0 +1,620 @@
+//! The JSON contract of the signal endpoints: query-string parsing and validation, the opaque
+//! paging cursor, the feedback body, and the rendering of a signal with its full context.
+//!
+//! Pure functions of their inputs (an explicit `now` where time matters): no store, no socket,
+//! no clock. Every rejection is an `ApiError` naming the parameter or field at fault.
+
+use crate::error::ApiError;
+use aivex_store::{Feedback, GovernorLogRecord, SignalFilter, SignalRecord};
+use serde_json::{json, Map, Value};
+
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+/// The outcomes calibration understands (aivex-brain's `OutcomeKind`).
+pub const OUTCOMES: &[&str] = &["hit", "miss", "flat"];
+const MAX_NOTE_CHARS: usize = 2000;
+
+/// Checks a ticker symbol from a path segment or a query: 1 to 32 characters from the set
+/// real tickers use (`BRK.B`, `^GSPC`, `EURUSD=X`, `BTC-USD`).
+pub fn validate_symbol(s: &str) -> Result<(), ApiError> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_^=:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            400,
+            "invalid_query",
+            format!("symbol {s:?} is not a valid ticker (1-32 of A-Z a-z 0-9 . - _ ^ = :)"),
+        ))
+    }
+}
+
+fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+    v.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|_| ApiError::invalid_query(format!("{field} {v:?} is not an RFC 3339 timestamp")))
+}
+
+/// Renders Unix seconds as RFC 3339 (UTC); out-of-range values render as null.
+pub fn rfc3339(secs: i64) -> Value {
+    jiff::Timestamp::from_second(secs)
+        .map(|t| Value::String(t.to_string()))
+        .unwrap_or(Value::Null)
+}
+
+/// The cursor is the (created_at, id) of the last row of a page, hex-encoded so that clients
+/// treat it as opaque and it needs no escaping in a URL.
+pub fn encode_cursor(created_at: i64, id: &str) -> String {
+    format!("{created_at}:{id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn decode_cursor(c: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::invalid_query("cursor is not one this server issued");
+    if !c.len().is_multiple_of(2) || c.len() > 256 {
+        return Err(bad());
+    }
+    let bytes = (0..c.len())
+        .step_by(2)
+        .map(|i| c.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    let at = at.parse::<i64>().map_err(|_| bad())?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((at, id.to_string()))
+}
+
+/// Parses the query of `GET /signals` (`path_symbol` None: latest per symbol, `symbol`
+/// allowed as a filter) or `GET /signals/{symbol}` (history of that symbol). Returns the
+/// filter with `limit` set to the page size; the caller asks for one more row to know whether
+/// another page exists.
+pub fn parse_signals_query(
+    q: &[(String, String)],
+    path_symbol: Option<&str>,
+) -> Result<SignalFilter, ApiError> {
+    let mut allowed = vec![
+        "since",
+        "until",
+        "decision",
+        "min_confidence",
+        "limit",
+        "cursor",
+    ];
+    if path_symbol.is_none() {
+        allowed.push("symbol");
+    }
+    let mut f = SignalFilter {
+        latest_per_symbol: path_symbol.is_none(),
+        limit: Some(DEFAULT_LIMIT),
+        ..Default::default()
+    };
+    if let Some(s) = path_symbol {
+        validate_symbol(s)?;
+        f.symbol = Some(s.to_string());
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, v) in q {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::invalid_query(format!(
+                "unknown parameter {k:?} (known: {})",
+                allowed.join(", ")
+            )));
+        }
+        if seen.contains(&k.as_str()) {
+            return Err(ApiError::invalid_query(format!(
+                "parameter {k} given more than once"
+            )));
+        }
+        seen.push(k);
+        match k.as_str() {
+            "symbol" => {
+                validate_symbol(v)?;
+                f.symbol = Some(v.clone());
+            }
+            "since" => f.since = Some(parse_time("since", v)?),
+            "until" => f.until = Some(parse_time("until", v)?),
+            "decision" => match v.as_str() {
+                "allow" | "deny" => f.decision = Some(v.clone()),
+                _ => {
+                    return Err(ApiError::invalid_query(format!(
+                        "decision {v:?} must be allow or deny"
+                    )))
+                }
+            },
+            "min_confidence" => match v.parse::<f64>() {
+                Ok(c) if (0.0..=1.0).contains(&c) => f.min_confidence = Some(c),
+                _ => {
+                    return Err(ApiError::invalid_query(format!(
+                        "min_confidence {v:?} must be a number in [0, 1]"
+                    )))
+                }
+            },
+            "limit" => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => f.limit = Some(n),
+                _ => {
+                    return Err(ApiError::invalid_query(format!(
+                        "limit {v:?} must be an integer in 1..={MAX_LIMIT}"
+                    )))
+                }
+            },
+            "cursor" => f.after = Some(decode_cursor(v)?),
+            _ => {}
+        }
+    }
+    if let (Some(s), Some(u)) = (f.since, f.until) {
+        if s >= u {
+            return Err(ApiError::invalid_query("since must be before until"));
+        }
+    }
+    Ok(f)
+}
+
+/// Reason codes as stored: a JSON array of strings, or a comma/space separated list.
+pub fn parse_reason_codes(s: &str) -> Vec<String> {
+    let t = s.trim();
+    if t.starts_with('[') {
+        if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(t) {
+            return a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+        }
+    }
+    t.split([',', ';', ' ', '|'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Stored JSON text as JSON; text that does not parse is passed on as a string so nothing is
+/// hidden from the client.
+fn embedded_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+pub fn governor_json(g: &GovernorLogRecord) -> Value {
+    json!({
+        "signal_id": g.signal_id,
+        "symbol": g.symbol,
+        "decision": g.decision,
+        "reason_codes": parse_reason_codes(&g.reason_codes),
+        "rules": embedded_json(&g.rules_json),
+        "config_hash": g.config_hash,
+        "at": rfc3339(g.at),
+        "at_unix": g.at,
+    })
+}
+
+/// A signal with its full context: components (values, weights, contributions, input ages as
+/// the brain stored them) and the governor's decision with every rule it evaluated.
+pub fn signal_json(s: &SignalRecord, gov: &[GovernorLogRecord]) -> Value {
+    json!({
+        "id": s.id,
+        "symbol": s.symbol,
+        "created_at": rfc3339(s.created_at),
+        "created_at_unix": s.created_at,
+        "direction": s.direction,
+        "score": s.score,
+        "confidence": s.confidence,
+        "horizon_s": s.horizon_s,
+        "decision": s.decision,
+        "reason_codes": parse_reason_codes(&s.reasons),
+        "components": embedded_json(&s.components_json),
+        "governor": gov.last().map(governor_json).unwrap_or(Value::Null),
+    })
+}
+
+/// `{"signals": [...], "count": n, "next_cursor": ...}` from up to `limit + 1` rows.
+pub fn page_json(rows: Vec<(SignalRecord, Vec<GovernorLogRecord>)>, limit: usize) -> Value {
+    let more = rows.len() > limit;
+    let page: Vec<_> = rows.into_iter().take(limit).collect();
+    let next = if more {
+        page.last()
+            .map(|(s, _)| Value::String(encode_cursor(s.created_at, &s.id)))
+    } else {
+        None
+    };
+    json!({
+        "count": page.len(),
+        "signals": page.iter().map(|(s, g)| signal_json(s, g)).collect::<Vec<_>>(),
+        "next_cursor": next.unwrap_or(Value::Null),
+    })
+}
+
+/// Parses a horizon: whole seconds, or a number with a unit `s`, `m`, `h`, `d`, `w`.
+pub fn parse_horizon(v: &Value) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::invalid_field(
+            "horizon",
+            "must be positive seconds or a duration like \"4h\", \"1d\"",
+        )
+    };
+    let secs = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(bad)?,
+        Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let n = num.parse::<i64>().map_err(|_| bad())?;
+            let mult = match unit {
+                "" | "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86_400,
+                "w" => 604_800,
+                _ => return Err(bad()),
+            };
+            n.checked_mul(mult).ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
+    if secs <= 0 || secs > 10 * 365 * 86_400 {
+        return Err(bad());
+    }
+    Ok(secs)
+}
+
+fn text_field(
+    o: &Map<String, Value>,
+    name: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match o.get(name) {
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => Err(ApiError::invalid_field(name, "is required")),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            Err(ApiError::invalid_field(name, "is empty"))
+        }
+        Some(Value::String(s)) if s.chars().count() > max => Err(ApiError::invalid_field(
+            name,
+            format!("is longer than {max} characters"),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(ApiError::invalid_field(name, "must be a string")),
+    }
+}
+
+/// Validates a `POST /signals/feedback` request into the row to store (stamped `now`).
+pub fn parse_feedback(
+    content_type: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<Feedback, ApiError> {
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    if media.as_deref() != Some("application/json") {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "send the feedback as Content-Type: application/json",
+        ));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            400,
+            "malformed_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let o = v
+        .as_object()
+        .ok_or_else(|| ApiError::invalid_field("(body)", "must be a JSON object"))?;
+    const FIELDS: &[&str] = &[
+        "signal_id",
+        "outcome",
+        "realized_return",
+        "horizon",
+        "source",
+        "note",
+    ];
+    if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::invalid_field(
+            k,
+            format!("is not a known field (known: {})", FIELDS.join(", ")),
+        ));
+    }
+    let signal_id = text_field(o, "signal_id", 64, true)?.unwrap_or_default();
+    let source = text_field(o, "source", 64, true)?.unwrap_or_default();
+    let outcome = text_field(o, "outcome", 16, true)?.unwrap_or_default();
+    if !OUTCOMES.contains(&outcome.as_str()) {
+        return Err(ApiError::invalid_field(
+            "outcome",
+            format!("must be one of {}", OUTCOMES.join(", ")),
+        ));
+    }
+    let realized_return = match o.get("realized_return") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(x) if x.is_finite() && x > -1.0e6 && x < 1.0e6 => Some(x),
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "realized_return",
+                    "must be a finite number",
+                ))
+            }
+        },
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "realized_return",
+                "must be a number",
+            ))
+        }
+    };
+    let horizon_s = match o.get("horizon") {
+        None | Some(Value::Null) => None,
+        Some(h) => Some(parse_horizon(h)?),
+    };
+    let note = text_field(o, "note", MAX_NOTE_CHARS, false)?;
+    Ok(Feedback {
+        signal_id,
+        source,
+        outcome,
+        realized_return,
+        horizon_s,
+        note,
+        at: now,
+    })
+}
+
+pub fn feedback_json(f: &Feedback) -> Value {
+    json!({
+        "signal_id": f.signal_id,
+        "source": f.source,
+        "outcome": f.outcome,
+        "realized_return": f.realized_return,
+        "horizon_s": f.horizon_s,
+        "note": f.note,
+        "at": rfc3339(f.at),
+        "at_unix": f.at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn signals_query_table() {
+        let f = parse_signals_query(&q(&[]), None).unwrap_or_default();
+        assert!(f.latest_per_symbol);
+        assert_eq!(f.limit, Some(100));
+        let f = parse_signals_query(
+            &q(&[
+                ("since", "2024-01-01T00:00:00Z"),
+                ("until", "2024-01-02T00:00:00+00:00"),
+                ("decision", "deny"),
+                ("min_confidence", "0.5"),
+                ("limit", "1000"),
+            ]),
+            Some("BRK.B"),
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            (f.since, f.until, f.limit),
+            (Some(1704067200), Some(1704153600), Some(1000))
+        );
+        assert_eq!(
+            (
+                f.symbol.as_deref(),
+                f.decision.as_deref(),
+                f.latest_per_symbol
+            ),
+            (Some("BRK.B"), Some("deny"), false)
+        );
+        let c = encode_cursor(5, "sig-1");
+        assert_eq!(
+            parse_signals_query(&q(&[("cursor", &c)]), None).map(|f| f.after),
+            Ok(Some((5, "sig-1".to_string())))
+        );
+
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, &'a str);
+        let bad: &[Case] = &[
+            (&[("limit", "0")], None, "limit \"0\""),
+            (&[("limit", "1001")], None, "limit \"1001\""),
+            (&[("limit", "x")], None, "limit \"x\""),
+            (&[("since", "yesterday")], None, "since \"yesterday\""),
+            (&[("decision", "maybe")], None, "decision \"maybe\""),
+            (&[("min_confidence", "1.5")], None, "min_confidence"),
+            (&[("min_confidence", "NaN")], None, "min_confidence"),
+            (&[("cursor", "zz")], None, "cursor"),
+            (&[("cursor", "3a")], None, "cursor"),
+            (
+                &[("symbol", "AAPL")],
+                Some("AAPL"),
+                "unknown parameter \"symbol\"",
+            ),
+            (&[("token", "x")], None, "unknown parameter \"token\""),
+            (
+                &[("limit", "1"), ("limit", "2")],
+                None,
+                "parameter limit given more than once",
+            ),
+            (
+                &[
+                    ("since", "2024-01-02T00:00:00Z"),
+                    ("until", "2024-01-01T00:00:00Z"),
+                ],
+                None,
+                "since must be before until",
+            ),
+            (&[("symbol", "AA PL")], None, "symbol \"AA PL\""),
+            (&[], Some("../etc"), "symbol \"../etc\""),
+            (&[], Some(""), "symbol \"\""),
+        ];
+        for (pairs, sym, want) in bad {
+            let e = parse_signals_query(&q(pairs), *sym)
+                .err()
+                .unwrap_or_else(|| ApiError::bad_request(""));
+            assert_eq!((e.status, e.code), (400, "invalid_query"), "{pairs:?}");
+            assert!(e.message.starts_with(want), "{pairs:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn cursor_round_trip() {
+        for (at, id) in [(0, "a"), (-5, "x:y"), (1_700_000_000, "sig-ü")] {
+            assert_eq!(
+                decode_cursor(&encode_cursor(at, id)),
+                Ok((at, id.to_string()))
+            );
+        }
+    }
+
+    #[test]
+    fn reason_codes_table() {
+        let table: &[(&str, &[&str])] = &[
+            ("", &[]),
+            ("MIN_CONFIDENCE", &["MIN_CONFIDENCE"]),
+            (
+                "MIN_CONFIDENCE,COOLDOWN_ACTIVE",
+                &["MIN_CONFIDENCE", "COOLDOWN_ACTIVE"],
+            ),
+            ("[\"HALTED\",\"STALE_INPUT\"]", &["HALTED", "STALE_INPUT"]),
+            (" A ; B ", &["A", "B"]),
+        ];
+        for (s, want) in table {
+            assert_eq!(
+                parse_reason_codes(s),
+                want.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn feedback_table() {
+        let ct = Some("application/json; charset=utf-8");
+        let ok = parse_feedback(ct, br#"{"signal_id":"s1","outcome":"hit","source":"bt","realized_return":0.02,"horizon":"1d","note":"n"}"#, 7);
+        assert_eq!(
+            ok,
+            Ok(Feedback {
+                signal_id: "s1".into(),
+                source: "bt".into(),
+                outcome: "hit".into(),
+                realized_return: Some(0.02),
+                horizon_s: Some(86400),
+                note: Some("n".into()),
+                at: 7
+            })
+        );
+        type Case<'a> = (Option<&'a str>, &'a [u8], u16, &'a str, &'a str);
+        let bad: &[Case] = &[
+            (Some("text/plain"), b"{}", 415, "unsupported_media_type", ""),
+            (None, b"{}", 415, "unsupported_media_type", ""),
+            (
+                ct,
+                b"{\"signal_id\":",
+                400,
+                "malformed_json",
+                "request body is not valid JSON",
+            ),
+            (
+                ct,
+                b"\xff\xfe",
+                400,
+                "malformed_json",
+                "request body is not valid JSON",
+            ),
+            (ct, b"[1]", 422, "invalid_field", "field (body)"),
+            (
+                ct,
+                br#"{"outcome":"hit","source":"bt"}"#,
+                422,
+                "invalid_field",
+                "field signal_id: is required",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"win","source":"bt"}"#,
+                422,
+                "invalid_field",
+                "field outcome: must be one of",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit"}"#,
+                422,
+                "invalid_field",
+                "field source: is required",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit","source":"  "}"#,
+                422,
+                "invalid_field",
+                "field source: is empty",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit","source":"b","realized_return":"x"}"#,
+                422,
+                "invalid_field",
+                "field realized_return",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit","source":"b","horizon":"3y"}"#,
+                422,
+                "invalid_field",
+                "field horizon",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit","source":"b","horizon":-4}"#,
+                422,
+                "invalid_field",
+                "field horizon",
+            ),
+            (
+                ct,
+                br#"{"signal_id":"s","outcome":"hit","source":"b","extra":1}"#,
+                422,
+                "invalid_field",
+                "field extra: is not a known field",
+            ),
+            (
+                ct,
+                br#"{"signal_id":7,"outcome":"hit","source":"b"}"#,
+                422,
+                "invalid_field",
+                "field signal_id: must be a string",
+            ),
+        ];
+        for (ct, body, status, code, msg) in bad {
+            let e = parse_feedback(*ct, body, 0)
+                .err()
+                .unwrap_or_else(|| ApiError::bad_request("accepted"));
+            assert_eq!(
+                (e.status, e.code),
+                (*status, *code),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(
+                e.message.starts_with(msg),
+                "{}: {}",
+                String::from_utf8_lossy(body),
+                e.message
+            );
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The route table (the single list the router and the OpenAPI document are both built from)
+//! and the OpenAPI 3 document served at `/openapi.json`.
+//!
+//! It owns route templates and their documentation. It must not handle requests; the router
+//! matches against `ROUTES`, and a test checks that every documented operation is routed and
+//! every routed operation is documented, in both directions, over real HTTP.
+
+use serde_json::{json, Map, Value};
+
+/// Which handler serves a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    Health,
+    Signals,
+    SignalsOfSymbol,
+    Feedback,
+    Modules,
+    Metrics,
+    Events,
+    OpenApi,
+}
+
+/// (method, path template, handler, public, summary).
+pub const ROUTES: &[(&str, &str, Handler, bool, &str)] = &[
+    (
+        "GET",
+        "/health",
+        Handler::Health,
+        true,
+        "Health for monitoring: 200 ok or 503 degraded, with every check and module",
+    ),
+    (
+        "GET",
+        "/signals",
+        Handler::Signals,
+        false,
+        "Latest signal per symbol, filtered and paged",
+    ),
+    (
+        "GET",
+        "/signals/{symbol}",
+        Handler::SignalsOfSymbol,
+        false,
+        "One symbol's signal history, newest first, paged",
+    ),
+    (
+        "POST",
+        "/signals/feedback",
+        Handler::Feedback,
+        false,
+        "Research feedback on a signal, idempotent on (signal_id, source)",
+    ),
+    (
+        "GET",
+        "/modules",
+        Handler::Modules,
+        false,
+        "The supervisor's module table",
+    ),
+    (
+        "GET",
+        "/metrics",
+        Handler::Metrics,
+        false,
+        "Prometheus text exposition",
+    ),
+    (
+        "GET",
+        "/events",
+        Handler::Events,
+        false,
+        "Server-Sent Events: signals, governor decisions, module state changes",
+    ),
+    (
+        "GET",
+        "/openapi.json",
+        Handler::OpenApi,
+        false,
+        "This document",
+    ),
+];
+
+/// What the router found for a path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Match {
+    /// The handler, its route template, and the `{symbol}` segment if the template has one.
+    Found(Handler, &'static str, Option<String>),
+    /// The path exists for other methods (listed for the `Allow` header).
+    WrongMethod(Vec<&'static str>),
+    NotFound,
+}
+
+fn path_matches(template: &str, path: &str) -> Option<Option<String>> {
+    if template == path {
+        return Some(None);
+    }
+    let prefix = template.strip_suffix("{symbol}")?;
+    let rest = path.strip_prefix(prefix)?;
+    // One segment only; an empty one is not a symbol.
+    (!rest.is_empty() && !rest.contains('/')).then(|| Some(rest.to_string()))
+}
+
+/// Routes a method and decoded path. Exact templates win over `{symbol}`, so
+/// `/signals/feedback` is never taken for a symbol.
+pub fn route(method: &str, path: &str) -> Match {
+    let exact: Vec<_> = ROUTES.iter().filter(|r| r.1 == path).collect();
+    let candidates: Vec<_> = if exact.is_empty() {
+        ROUTES
+            .iter()
+            .filter(|r| path_matches(r.1, path).is_some())
+            .collect()
+    } else {
+        exact
+    };
+    if candidates.is_empty() {
+        return Match::NotFound;
+    }
+    match candidates.iter().find(|r| r.0 == method) {
+        Some(r) => Match::Found(r.2, r.1, path_matches(r.1, path).flatten()),
+        None => Match::WrongMethod(candidates.iter().map(|r| r.0).collect()),
+    }
+}
+
+fn error_response(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn query_param(name: &str, desc: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn signal_params(with_symbol: bool) -> Vec<Value> {
+    let mut p = Vec::new();
+    if with_symbol {
+        p.push(query_param(
+            "symbol",
+            "Only this symbol",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9._^=:-]{1,32}$"}),
+        ));
+    }
+    p.extend([
+        query_param(
+            "since",
+            "created_at >= since (RFC 3339)",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query_param(
+            "until",
+            "created_at < until (RFC 3339)",
+            json!({"type": "string", "format": "date-time"}),
+        ),
+        query_param(
+            "decision",
+            "Governor decision",
+            json!({"type": "string", "enum": ["allow", "deny"]}),
+        ),
+        query_param(
+            "min_confidence",
+            "confidence >= this",
+            json!({"type": "number", "minimum": 0, "maximum": 1}),
+        ),
+        query_param(
+            "limit",
+            "Page size",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        ),
+        query_param(
+            "cursor",
+            "next_cursor of the previous page",
+            json!({"type": "string"}),
+        ),
+    ]);
+    p
+}
+
+fn operation(handler: Handler, public: bool, summary: &str) -> Value {
+    let ok_json = |desc: &str, schema: &str| json!({"description": desc, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    let mut op = Map::new();
+    op.insert("summary".into(), json!(summary));
+    let mut responses = Map::new();
+    match handler {
+        Handler::Health => {
+            responses.insert("200".into(), ok_json("Healthy", "Health"));
+            responses.insert("503".into(), ok_json("Degraded", "Health"));
+        }
+        Handler::Signals | Handler::SignalsOfSymbol => {
+            let mut params = signal_params(handler == Handler::Signals);
+            if handler == Handler::SignalsOfSymbol {
+                params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._^=:-]{1,32}$"}}));
+            }
+            op.insert("parameters".into(), Value::Array(params));
+            responses.insert("200".into(), ok_json("A page of signals", "SignalPage"));
+            responses.insert("400".into(), error_response("Bad query parameter"));
+        }
+        Handler::Feedback => {
+            op.insert("requestBody".into(), json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackIn"}}}}));
+            responses.insert(
+                "200".into(),
+                ok_json("Already stored: the stored row", "FeedbackOut"),
+            );
+            responses.insert("201".into(), ok_json("Stored", "FeedbackOut"));
+            responses.insert("400".into(), error_response("Malformed JSON"));
+            responses.insert("404".into(), error_response("Unknown signal"));
+            responses.insert("413".into(), error_response("Body too large"));
+            responses.insert("415".into(), error_response("Not application/json"));
+            responses.insert(
+                "422".into(),
+                error_response("A field is invalid (named in the message)"),
+            );
+        }
+        Handler::Modules => {
+            responses.insert("200".into(), json!({"description": "Module table", "content": {"application/json": {"schema": {"type": "object"}}}}));
+            responses.insert("503".into(), error_response("Supervisor state unavailable"));
+        }
+        Handler::Metrics => {
+            responses.insert("200".into(), json!({"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}));
+        }
+        Handler::Events => {
+            op.insert("parameters".into(), json!([{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "integer"}, "description": "Resume after this event id"}]));
+            responses.insert("200".into(), json!({"description": "Event stream (events: signal, decision, module, resync)", "content": {"text/event-stream": {"schema": {"type": "string"}}}}));
+            responses.insert("503".into(), error_response("Too many concurrent streams"));
+        }
+        Handler::OpenApi => {
+            responses.insert("200".into(), json!({"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}));
+        }
+    }
+    if !public {
+        responses.insert(
+            "401".into(),
+            error_response("Missing or wrong bearer token"),
+        );
+    } else {
+        op.insert("security".into(), json!([]));
+    }
+    op.insert("responses".into(), Value::Object(responses));
+    Value::Object(op)
+}
+
+/// The OpenAPI 3.0 document for `ROUTES`.
+pub fn document(version: &str) -> Value {
+    let mut paths = Map::new();
+    for (method, path, handler, public, summary) in ROUTES {
+        let entry = paths
+            .entry(path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(
+                method.to_ascii_lowercase(),
+                operation(*handler, *public, summary),
+            );
+        }
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "aivex Eye", "version": version, "description": "Signals, health, metrics and live events of an aivex box. Every error is {\"error\":{\"code\",\"message\"}}."},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "enum": crate::error::CODES}, "message": {"type": "string"}}}}},
+                "Health": {"type": "object", "required": ["status", "checks", "modules"], "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "failing": {"type": "array", "items": {"type": "string"}}, "checks": {"type": "array", "items": {"type": "object"}}, "modules": {"type": "object"}, "supervisor": {"type": "object", "nullable": true}}},
+                "Signal": {"type": "object", "properties": {"id": {"type": "string"}, "symbol": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "created_at_unix": {"type": "integer"}, "direction": {"type": "integer", "enum": [-1, 0, 1]}, "score": {"type": "number"}, "confidence": {"type": "number"}, "horizon_s": {"type": "integer"}, "decision": {"type": "string", "enum": ["allow", "deny"]}, "reason_codes": {"type": "array", "items": {"type": "string"}}, "components": {"description": "Per component: value, weight, contribution, input age"}, "governor": {"type": "object", "nullable": true, "description": "decision, reason_codes, rules evaluated, config_hash, at"}}},
+                "SignalPage": {"type": "object", "properties": {"count": {"type": "integer"}, "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}}, "next_cursor": {"type": "string", "nullable": true}}},
+                "FeedbackIn": {"type": "object", "required": ["signal_id", "outcome", "source"], "additionalProperties": false, "properties": {"signal_id": {"type": "string", "maxLength": 64}, "outcome": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number", "nullable": true}, "horizon": {"description": "seconds, or \"30m\", \"4h\", \"1d\", \"2w\"", "oneOf": [{"type": "integer"}, {"type": "string"}]}, "source": {"type": "string", "maxLength": 64}, "note": {"type": "string", "maxLength": 2000}}},
+                "FeedbackOut": {"type": "object", "properties": {"created": {"type": "boolean"}, "feedback": {"type": "object"}}},
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table() {
+        let table: &[(&str, &str, Match)] = &[
+            (
+                "GET",
+                "/health",
+                Match::Found(Handler::Health, "/health", None),
+            ),
+            (
+                "GET",
+                "/signals/AAPL",
+                Match::Found(
+                    Handler::SignalsOfSymbol,
+                    "/signals/{symbol}",
+                    Some("AAPL".into()),
+                ),
+            ),
+            (
+                "POST",
+                "/signals/feedback",
+                Match::Found(Handler::Feedback, "/signals/feedback", None),
+            ),
+            ("GET", "/signals/feedback", Match::WrongMethod(vec!["POST"])),
+            ("POST", "/signals/AAPL", Match::WrongMethod(vec!["GET"])),
+            ("DELETE", "/health", Match::WrongMethod(vec!["GET"])),
+            ("GET", "/signals/", Match::NotFound),
+            ("GET", "/signals/a/b", Match::NotFound),
+            ("GET", "/nope", Match::NotFound),
+        ];
+        for (m, p, want) in table {
+            assert_eq!(&route(m, p), want, "{m} {p}");
+        }
+    }
+
+    #[test]
+    fn document_lists_every_route() {
+        let d = document("0");
+        let mut n = 0;
+        for (method, path, ..) in ROUTES {
+            assert!(
+                d["paths"][path][method.to_ascii_lowercase()].is_object(),
+                "{method} {path}"
+            );
+            n += 1;
+        }
+        let documented: usize = d["paths"]
+            .as_object()
+            .map(|p| {
+                p.values()
+                    .filter_map(Value::as_object)
+                    .map(|o| o.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        assert_eq!(documented, n);
+    }
+}
