@@ -106,9 +106,15 @@ pub(crate) fn signals_query(f: &SignalFilter) -> (String, Vec<Param>) {
     let mut params = Vec::new();
     signal_filters(f, "s", &mut sql, &mut params);
     if f.latest_per_symbol {
-        sql.push_str(" AND s.id = (SELECT s2.id FROM signals s2 WHERE s2.symbol = s.symbol");
+        // One indexed lookup per distinct symbol (signals_symbol_created), not a correlated
+        // subquery per row: on SQLite the latter made `/signals` scan the whole history.
+        sql.push_str(
+            " AND s.id IN (SELECT (SELECT s2.id FROM signals s2 WHERE s2.symbol = d.symbol",
+        );
         signal_filters(f, "s2", &mut sql, &mut params);
-        sql.push_str(" ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1)");
+        sql.push_str(
+            " ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) FROM (SELECT DISTINCT symbol FROM signals) d)",
+        );
     }
     if let Some((at, id)) = &f.after {
         sql.push_str(" AND (s.created_at < ? OR (s.created_at = ? AND s.id < ?))");
@@ -173,7 +179,7 @@ mod tests {
                     ..Default::default()
                 },
                 5,
-                "s2.decision = ? ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) AND (s.created_at < ?",
+                "s2.decision = ? ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) FROM (SELECT DISTINCT symbol FROM signals) d) AND (s.created_at < ?",
             ),
         ];
         for (f, n, fragment) in table {
