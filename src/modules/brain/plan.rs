@@ -1,0 +1,482 @@
+//! The pure half of the brain module's glue: turning store rows into aivex-brain inputs and
+//! aivex-brain results back into store rows, log lines and export inputs.
+//!
+//! It owns the stored shape of a signal (`signals.components` JSON: `{components, factors}`,
+//! `signals.reasons`: comma-separated reason codes) and of an automatic outcome row. Every
+//! function is a pure function of its arguments (an explicit `now` where time matters): no
+//! store, clock, file or log access here.
+
+use aivex_brain::{
+    ComponentContribution, ComponentInput, CompositeSignal, ConfidenceFactors, Decision,
+    DecisionRecord, Kind, LatestSignal, Outcome,
+};
+use aivex_core::ModuleError;
+use aivex_store::{Component, Feedback, GovernorLogRecord, SignalRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The feedback source of outcomes brain scores itself.
+pub const AUTO_SOURCE: &str = "auto";
+
+/// What `signals.components` holds: every component's part and the confidence factors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredComponents {
+    pub components: Vec<ComponentContribution>,
+    pub factors: ConfidenceFactors,
+}
+
+/// Groups component rows into per-symbol inputs, keeping only `symbols` when it is not empty.
+/// A row of an unknown kind is returned as a DataValidationError naming it and is left out.
+pub fn inputs_by_symbol(
+    rows: &[Component],
+    symbols: &[String],
+) -> (BTreeMap<String, Vec<ComponentInput>>, Vec<ModuleError>) {
+    let mut out: BTreeMap<String, Vec<ComponentInput>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for s in symbols {
+        out.entry(s.clone()).or_default();
+    }
+    for row in rows {
+        if !symbols.is_empty() && !out.contains_key(&row.symbol) {
+            continue;
+        }
+        match Kind::parse(&row.kind) {
+            Some(kind) => out
+                .entry(row.symbol.clone())
+                .or_default()
+                .push(ComponentInput {
+                    kind,
+                    value: row.value,
+                    as_of: row.as_of,
+                }),
+            None => errors.push(ModuleError::DataValidation(format!(
+                "components row ({}, {:?}): field kind is not one of chart, news, metrics",
+                row.symbol, row.kind
+            ))),
+        }
+    }
+    (out, errors)
+}
+
+/// The kinds with a positive weight that no considered symbol has a component of yet.
+pub fn missing_kinds(
+    rows: &[Component],
+    symbols: &[String],
+    weights: &aivex_brain::Weights,
+) -> Vec<Kind> {
+    Kind::ALL
+        .into_iter()
+        .filter(|k| weights.get(*k) > 0.0)
+        .filter(|k| {
+            !rows.iter().any(|r| {
+                r.kind == k.as_str() && (symbols.is_empty() || symbols.contains(&r.symbol))
+            })
+        })
+        .collect()
+}
+
+/// True when `current` rests on the same inputs as `last` (the same kinds, each with the same
+/// `as_of`) and every value moved by less than `tolerance`. A component whose value decays with
+/// time alone (news sentiment weighted by age) changes a little every cycle without any new
+/// article; that drift is not a new input and must not write a signal row every cycle.
+pub fn drift_only(
+    last: &[ComponentContribution],
+    current: &[ComponentContribution],
+    tolerance: f64,
+) -> bool {
+    let present = |v: &[ComponentContribution]| -> Vec<(Kind, Option<i64>, f64)> {
+        v.iter()
+            .filter(|c| c.present)
+            .map(|c| (c.kind, c.as_of, c.value))
+            .collect()
+    };
+    let (a, b) = (present(last), present(current));
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && (x.2 - y.2).abs() < tolerance)
+}
+
+/// Reason codes as stored in `signals.reasons` and `governor_log.reason_codes`.
+pub fn reasons_text(codes: &[&str]) -> String {
+    codes.join(",")
+}
+
+pub fn split_reasons(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn decision_text(allow: bool) -> &'static str {
+    if allow {
+        "allow"
+    } else {
+        "deny"
+    }
+}
+
+/// The signal row and its governor log row for one decision made at `now`.
+pub fn decision_rows(
+    signal: &CompositeSignal,
+    decision: &Decision,
+    config_hash: &str,
+    now: i64,
+) -> Result<(SignalRecord, GovernorLogRecord), ModuleError> {
+    let stored = StoredComponents {
+        components: signal.components.clone(),
+        factors: signal.factors,
+    };
+    let components_json = serde_json::to_string(&stored).map_err(|e| {
+        ModuleError::DataValidation(format!(
+            "signal {} ({}): components: {e}",
+            signal.id, signal.symbol
+        ))
+    })?;
+    let rules_json = serde_json::to_string(&decision.rules).map_err(|e| {
+        ModuleError::DataValidation(format!(
+            "signal {} ({}): rules: {e}",
+            signal.id, signal.symbol
+        ))
+    })?;
+    let reasons = reasons_text(&decision.reason_codes);
+    let verdict = decision_text(decision.allow);
+    Ok((
+        SignalRecord {
+            id: signal.id.clone(),
+            symbol: signal.symbol.clone(),
+            created_at: signal.created_at,
+            direction: i32::from(signal.direction),
+            score: signal.score,
+            confidence: signal.confidence,
+            horizon_s: signal.horizon_s,
+            components_json,
+            decision: verdict.to_string(),
+            reasons: reasons.clone(),
+        },
+        GovernorLogRecord {
+            signal_id: signal.id.clone(),
+            symbol: signal.symbol.clone(),
+            decision: verdict.to_string(),
+            reason_codes: reasons,
+            rules_json,
+            config_hash: config_hash.to_string(),
+            at: now,
+        },
+    ))
+}
+
+/// A stored signal read back into the composite signal it was written from.
+pub fn stored_signal(rec: &SignalRecord) -> Result<CompositeSignal, ModuleError> {
+    let bad = |why: String| {
+        ModuleError::DataValidation(format!("signals row {} ({}): {why}", rec.id, rec.symbol))
+    };
+    let stored: StoredComponents = serde_json::from_str(&rec.components_json)
+        .map_err(|e| bad(format!("field components: {e}")))?;
+    let direction = i8::try_from(rec.direction)
+        .ok()
+        .filter(|d| (-1..=1).contains(d))
+        .ok_or_else(|| {
+            bad(format!(
+                "field direction is {}, expected -1, 0 or 1",
+                rec.direction
+            ))
+        })?;
+    Ok(CompositeSignal {
+        id: rec.id.clone(),
+        symbol: rec.symbol.clone(),
+        score: rec.score,
+        direction,
+        confidence: rec.confidence,
+        factors: stored.factors,
+        horizon_s: rec.horizon_s,
+        created_at: rec.created_at,
+        components: stored.components,
+    })
+}
+
+/// A stored signal with its decision, for `latest_signals.json`.
+pub fn latest_signal(rec: &SignalRecord) -> Result<LatestSignal, ModuleError> {
+    Ok(LatestSignal {
+        signal: stored_signal(rec)?,
+        allowed: Some(rec.decision == "allow"),
+        reason_codes: split_reasons(&rec.reasons),
+    })
+}
+
+/// A stored signal's decision, for `governor_summary.json` (the signal row records it, and
+/// there is exactly one governor_log row per signal).
+pub fn decision_record(rec: &SignalRecord) -> DecisionRecord {
+    DecisionRecord {
+        symbol: rec.symbol.clone(),
+        at: rec.created_at,
+        allow: rec.decision == "allow",
+        reason_codes: split_reasons(&rec.reasons),
+    }
+}
+
+/// The automatic feedback row for a scored signal.
+pub fn outcome_feedback(signal_id: &str, horizon_s: i64, outcome: &Outcome, now: i64) -> Feedback {
+    Feedback {
+        signal_id: signal_id.to_string(),
+        source: AUTO_SOURCE.to_string(),
+        outcome: outcome.outcome.as_str().to_string(),
+        realized_return: Some(outcome.realized_return),
+        horizon_s: Some(horizon_s),
+        note: Some(format!(
+            "entry bar {} exit bar {}",
+            outcome.entry_ts, outcome.exit_ts
+        )),
+        at: now,
+    }
+}
+
+/// The structured log line of one decision.
+pub fn decision_line(signal: &CompositeSignal, decision: &Decision) -> String {
+    let inputs: Vec<String> = signal
+        .components
+        .iter()
+        .filter(|c| c.present)
+        .map(|c| format!("{}:{:.4}@{}", c.kind, c.value, c.age_s.unwrap_or(0)))
+        .collect();
+    format!(
+        "event=signal symbol={} id={} direction={} score={:.4} confidence={:.4} decision={} reasons={} inputs={}",
+        signal.symbol,
+        signal.id,
+        signal.direction,
+        signal.score,
+        signal.confidence,
+        decision_text(decision.allow),
+        if decision.reason_codes.is_empty() { "-".to_string() } else { reasons_text(&decision.reason_codes) },
+        if inputs.is_empty() { "-".to_string() } else { inputs.join(",") },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aivex_brain::{compose, evaluate, BrainConfig, GovernorConfig, GovernorHistory};
+
+    fn comp(symbol: &str, kind: &str, value: f64, as_of: i64) -> Component {
+        Component {
+            symbol: symbol.into(),
+            kind: kind.into(),
+            value,
+            as_of,
+            computed_at: as_of,
+            detail: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn grouping_filters_symbols_and_reports_bad_kinds() {
+        let rows = vec![
+            comp("AAPL", "chart", 0.5, 10),
+            comp("AAPL", "news", -0.2, 11),
+            comp("MSFT", "metrics", 0.1, 12),
+            comp("NVDA", "vibes", 0.9, 13),
+        ];
+        let (all, errors) = inputs_by_symbol(&rows, &[]);
+        assert_eq!(all.keys().collect::<Vec<_>>(), vec!["AAPL", "MSFT"]);
+        assert_eq!(all["AAPL"].len(), 2);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message().contains("NVDA") && errors[0].message().contains("vibes"));
+
+        let (some, errors) = inputs_by_symbol(&rows, &["MSFT".to_string(), "TSLA".to_string()]);
+        assert_eq!(some.keys().collect::<Vec<_>>(), vec!["MSFT", "TSLA"]);
+        assert!(some["TSLA"].is_empty());
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn missing_kinds_table() {
+        let w = aivex_brain::Weights {
+            chart: 0.5,
+            news: 0.5,
+            metrics: 0.0,
+        };
+        let rows = vec![
+            comp("AAPL", "chart", 0.5, 10),
+            comp("MSFT", "news", 0.1, 10),
+        ];
+        let table: Vec<(Vec<String>, Vec<Kind>)> = vec![
+            (vec![], vec![]),
+            (vec!["AAPL".into()], vec![Kind::News]),
+            (vec!["TSLA".into()], vec![Kind::Chart, Kind::News]),
+        ];
+        for (symbols, want) in table {
+            assert_eq!(missing_kinds(&rows, &symbols, &w), want, "{symbols:?}");
+        }
+        assert_eq!(missing_kinds(&[], &[], &w), vec![Kind::Chart, Kind::News]);
+    }
+
+    #[test]
+    fn rows_round_trip() {
+        let inputs = [
+            ComponentInput {
+                kind: Kind::Chart,
+                value: 0.6,
+                as_of: 900,
+            },
+            ComponentInput {
+                kind: Kind::Metrics,
+                value: -0.5,
+                as_of: 1000,
+            },
+        ];
+        let sig = compose("AAPL", &inputs, &BrainConfig::default(), 1000)
+            .unwrap()
+            .unwrap();
+        let cfg = GovernorConfig {
+            min_confidence: 0.9,
+            ..Default::default()
+        };
+        let decision = evaluate(&sig, &GovernorHistory::default(), &cfg, 1000);
+        let (s, g) = decision_rows(&sig, &decision, "abc", 1000).unwrap();
+        assert_eq!(s.decision, "deny");
+        assert_eq!(s.reasons, "MIN_CONFIDENCE");
+        assert_eq!(g.reason_codes, s.reasons);
+        assert_eq!(g.signal_id, sig.id);
+        let rules: serde_json::Value = serde_json::from_str(&g.rules_json).unwrap();
+        assert_eq!(rules.as_array().unwrap().len(), 9);
+        let back = stored_signal(&s).unwrap();
+        // serde_json's default float parser may be one ULP off for derived numbers, so the
+        // glue compares ids (exact text) before values; the inputs themselves are checked here.
+        assert_eq!(
+            (back.id.as_str(), back.direction, back.created_at),
+            (sig.id.as_str(), sig.direction, sig.created_at)
+        );
+        for (b, c) in back.components.iter().zip(&sig.components) {
+            assert_eq!((b.kind, b.present, b.as_of), (c.kind, c.present, c.as_of));
+            assert!((b.value - c.value).abs() < 1e-12 && (b.freshness - c.freshness).abs() < 1e-12);
+        }
+        assert!((back.factors.freshness - sig.factors.freshness).abs() < 1e-12);
+        assert!(!aivex_brain::inputs_changed(
+            Some(&back.components),
+            &sig.components
+        ));
+        let latest = latest_signal(&s).unwrap();
+        assert_eq!(latest.allowed, Some(false));
+        assert_eq!(latest.reason_codes, vec!["MIN_CONFIDENCE"]);
+        let d = decision_record(&s);
+        assert_eq!((d.symbol.as_str(), d.at, d.allow), ("AAPL", 1000, false));
+        let line = decision_line(&sig, &decision);
+        assert!(
+            line.contains("symbol=AAPL")
+                && line.contains("decision=deny")
+                && line.contains("reasons=MIN_CONFIDENCE")
+        );
+    }
+
+    #[test]
+    fn bad_stored_rows_name_the_row() {
+        let base = SignalRecord {
+            id: "s1".into(),
+            symbol: "AAPL".into(),
+            created_at: 1,
+            direction: 1,
+            score: 0.5,
+            confidence: 0.5,
+            horizon_s: 10,
+            components_json: "{}".into(),
+            decision: "allow".into(),
+            reasons: String::new(),
+        };
+        let err = stored_signal(&base).unwrap_err();
+        assert!(
+            err.message()
+                .contains("signals row s1 (AAPL): field components"),
+            "{err}"
+        );
+        let good = serde_json::to_string(&StoredComponents {
+            components: vec![],
+            factors: ConfidenceFactors {
+                coverage: 1.0,
+                agreement: 1.0,
+                freshness: 1.0,
+                strength: 1.0,
+            },
+        })
+        .unwrap();
+        let err = stored_signal(&SignalRecord {
+            components_json: good,
+            direction: 7,
+            ..base
+        })
+        .unwrap_err();
+        assert!(err.message().contains("field direction is 7"), "{err}");
+    }
+
+    #[test]
+    fn drift_only_table() {
+        let sig = |inputs: &[(Kind, f64, i64)]| {
+            let inputs: Vec<ComponentInput> = inputs
+                .iter()
+                .map(|(kind, value, as_of)| ComponentInput {
+                    kind: *kind,
+                    value: *value,
+                    as_of: *as_of,
+                })
+                .collect();
+            compose("AAPL", &inputs, &BrainConfig::default(), 1000)
+                .unwrap()
+                .unwrap()
+                .components
+        };
+        let base = sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 800)]);
+        let table = [
+            (
+                "same",
+                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 800)]),
+                true,
+            ),
+            (
+                "news decayed a little",
+                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
+                true,
+            ),
+            (
+                "news moved a lot",
+                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.32, 800)]),
+                false,
+            ),
+            (
+                "new article",
+                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 801)]),
+                false,
+            ),
+            (
+                "metrics appeared",
+                sig(&[
+                    (Kind::Chart, 0.5, 900),
+                    (Kind::News, 0.30, 800),
+                    (Kind::Metrics, 0.1, 5),
+                ]),
+                false,
+            ),
+            ("news vanished", sig(&[(Kind::Chart, 0.5, 900)]), false),
+        ];
+        for (name, current, want) in table {
+            assert_eq!(drift_only(&base, &current, 0.01), want, "{name}");
+        }
+        assert!(!drift_only(
+            &base,
+            &sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
+            0.0
+        ));
+    }
+
+    #[test]
+    fn reasons_table() {
+        for (codes, text) in [
+            (vec![], ""),
+            (vec!["HALTED"], "HALTED"),
+            (vec!["HALTED", "STALE_INPUT"], "HALTED,STALE_INPUT"),
+        ] {
+            assert_eq!(reasons_text(&codes), text);
+            assert_eq!(split_reasons(text), codes);
+        }
+    }
+}
