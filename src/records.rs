@@ -62,7 +62,9 @@ pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<
     }
     kept.reverse();
     rec.output_tail = kept;
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%S%.6fZ").to_string();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%S%.6fZ")
+        .to_string();
     let name = format!("{stamp}-{}-{}.json", rec.module, rec.pid);
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -73,16 +75,25 @@ pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<
     if std::fs::metadata(&log).map_or(0, |m| m.len()) > MAX_TEXT_LOG {
         let _ = std::fs::rename(&log, log.with_extension("log.1"));
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)?;
     let first_line = rec.message.lines().next().unwrap_or("");
-    writeln!(f, "{} {} {} [{}] {}", rec.at, rec.module, rec.class, rec.source, first_line)?;
+    writeln!(
+        f,
+        "{} {} {} [{}] {}",
+        rec.at, rec.module, rec.class, rec.source, first_line
+    )?;
     prune(&dir, keep);
     Ok(path)
 }
 
 /// Keeps the newest `keep` records (names start with a UTC timestamp, so they sort by age).
 pub fn prune(dir: &Path, keep: usize) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut names: Vec<_> = rd
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -98,7 +109,9 @@ pub fn prune(dir: &Path, keep: usize) {
 }
 
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -128,7 +141,9 @@ mod tests {
         for i in 0..12 {
             write(&dir, &rec(&format!("boom {i} {}", "y".repeat(10_000))), 5).unwrap();
         }
-        let crashes: Vec<_> = std::fs::read_dir(dir.join("errors/crashes")).unwrap().collect();
+        let crashes: Vec<_> = std::fs::read_dir(dir.join("errors/crashes"))
+            .unwrap()
+            .collect();
         assert_eq!(crashes.len(), 5);
         for e in crashes {
             let len = e.unwrap().metadata().unwrap().len();
@@ -136,7 +151,11 @@ mod tests {
         }
         let log = std::fs::read_to_string(dir.join("errors/m.log")).unwrap();
         assert_eq!(log.lines().count(), 12);
-        assert!(log.lines().last().unwrap().contains("RecoverableError [module] boom 11"));
+        assert!(log
+            .lines()
+            .last()
+            .unwrap()
+            .contains("RecoverableError [module] boom 11"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

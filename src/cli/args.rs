@@ -10,15 +10,41 @@ use std::path::PathBuf;
 pub enum Command {
     Help,
     Version,
-    Run { config: PathBuf, mode: Mode },
-    CheckConfig { config: PathBuf },
-    Module { name: String, once: bool },
-    Status { config: PathBuf, json: bool },
-    Control { config: PathBuf, verb: ControlVerb, module: Option<String> },
-    Migrate { config: PathBuf },
-    Indicators { file: PathBuf },
-    NewsPreview { source: String, config: PathBuf },
-    Calibrate { config: PathBuf, since: Option<String>, json: bool },
+    Run {
+        config: PathBuf,
+        mode: Mode,
+    },
+    CheckConfig {
+        config: PathBuf,
+    },
+    Module {
+        name: String,
+        once: bool,
+    },
+    Status {
+        config: PathBuf,
+        json: bool,
+    },
+    Control {
+        config: PathBuf,
+        verb: ControlVerb,
+        module: Option<String>,
+    },
+    Migrate {
+        config: PathBuf,
+    },
+    Indicators {
+        file: PathBuf,
+    },
+    NewsPreview {
+        source: String,
+        config: PathBuf,
+    },
+    Calibrate {
+        config: PathBuf,
+        since: Option<String>,
+        json: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -74,7 +100,9 @@ ENVIRONMENT:
 ";
 
 fn default_config() -> PathBuf {
-    std::env::var_os("AIVEX_CONFIG").map(PathBuf::from).unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into())
+    std::env::var_os("AIVEX_CONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::config::DEFAULT_CONFIG.into())
 }
 
 fn usage(e: impl std::fmt::Display) -> CliError {
@@ -96,8 +124,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             Short('c') | Long("config") => config = Some(p.value().map_err(usage)?.into()),
             Short('m') | Long("mode") => {
                 let v = p.value().map_err(usage)?.string().map_err(usage)?;
-                mode = Mode::parse(&v)
-                    .ok_or_else(|| usage(format!("invalid --mode {v:?}: expected continuous, once or dev")))?;
+                mode = Mode::parse(&v).ok_or_else(|| {
+                    usage(format!(
+                        "invalid --mode {v:?}: expected continuous, once or dev"
+                    ))
+                })?;
             }
             Long("once") => once = true,
             Long("json") => json = true,
@@ -114,21 +145,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
         }
     }
     let config = config.unwrap_or_else(default_config);
-    let Some(sub) = sub else { return Ok(Command::Help) };
+    let Some(sub) = sub else {
+        return Ok(Command::Help);
+    };
     let one = |what: &str, positional: &mut Vec<String>| -> Result<String, CliError> {
         match positional.len() {
             1 => Ok(positional.remove(0)),
             0 => Err(usage(format!("`aivex {sub}` needs {what}"))),
-            _ => Err(usage(format!("`aivex {sub}` takes one {what}, got {}", positional.len()))),
+            _ => Err(usage(format!(
+                "`aivex {sub}` takes one {what}, got {}",
+                positional.len()
+            ))),
         }
     };
-    let none = |positional: &Vec<String>| -> Result<(), CliError> {
+    let none = |positional: &[String]| -> Result<(), CliError> {
         match positional.first() {
-            Some(x) => Err(usage(format!("unexpected argument {x:?} for `aivex {sub}`"))),
+            Some(x) => Err(usage(format!(
+                "unexpected argument {x:?} for `aivex {sub}`"
+            ))),
             None => Ok(()),
         }
     };
-    let mut positional = positional;
     let cmd = match sub.as_str() {
         "run" => {
             none(&positional)?;
@@ -138,7 +175,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             none(&positional)?;
             Command::CheckConfig { config }
         }
-        "module" => Command::Module { name: one("a module name", &mut positional)?, once },
+        "module" => Command::Module {
+            name: one("a module name", &mut positional)?,
+            once,
+        },
         "status" => {
             none(&positional)?;
             Command::Status { config, json }
@@ -150,21 +190,38 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                 "restart" => ControlVerb::Restart,
                 _ => ControlVerb::Reset,
             };
-            Command::Control { config, verb, module: Some(one("a module name", &mut positional)?) }
+            Command::Control {
+                config,
+                verb,
+                module: Some(one("a module name", &mut positional)?),
+            }
         }
         "reload" => {
             none(&positional)?;
-            Command::Control { config, verb: ControlVerb::Reload, module: None }
+            Command::Control {
+                config,
+                verb: ControlVerb::Reload,
+                module: None,
+            }
         }
         "migrate" => {
             none(&positional)?;
             Command::Migrate { config }
         }
-        "indicators" => Command::Indicators { file: one("a bar file", &mut positional)?.into() },
-        "news-preview" => Command::NewsPreview { source: one("a feed file or URL", &mut positional)?, config },
+        "indicators" => Command::Indicators {
+            file: one("a bar file", &mut positional)?.into(),
+        },
+        "news-preview" => Command::NewsPreview {
+            source: one("a feed file or URL", &mut positional)?,
+            config,
+        },
         "calibrate" => {
             none(&positional)?;
-            Command::Calibrate { config, since, json }
+            Command::Calibrate {
+                config,
+                since,
+                json,
+            }
         }
         "help" => Command::Help,
         "version" => Command::Version,
@@ -187,14 +244,34 @@ mod tests {
         assert_eq!(p("").unwrap(), Command::Help);
         assert_eq!(
             p("run --config x.toml --mode once").unwrap(),
-            Command::Run { config: "x.toml".into(), mode: Mode::Once }
+            Command::Run {
+                config: "x.toml".into(),
+                mode: Mode::Once
+            }
         );
-        assert_eq!(p("module news --once").unwrap(), Command::Module { name: "news".into(), once: true });
+        assert_eq!(
+            p("module news --once").unwrap(),
+            Command::Module {
+                name: "news".into(),
+                once: true
+            }
+        );
         assert_eq!(
             p("stop chart -c c.toml").unwrap(),
-            Command::Control { config: "c.toml".into(), verb: ControlVerb::Stop, module: Some("chart".into()) }
+            Command::Control {
+                config: "c.toml".into(),
+                verb: ControlVerb::Stop,
+                module: Some("chart".into())
+            }
         );
-        for bad in ["run --mode fast", "explode", "stop", "run extra", "--bogus", "module a b"] {
+        for bad in [
+            "run --mode fast",
+            "explode",
+            "stop",
+            "run extra",
+            "--bogus",
+            "module a b",
+        ] {
             assert!(matches!(p(bad), Err(CliError::Usage(_))), "{bad}");
         }
     }

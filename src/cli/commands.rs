@@ -23,11 +23,19 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
         Command::CheckConfig { config } => check_config(&config),
         Command::Module { name, once } => Ok(crate::runner::main(&name, once)),
         Command::Status { config, json } => status(&config, json),
-        Command::Control { config, verb, module } => control_cmd(&config, verb, module),
+        Command::Control {
+            config,
+            verb,
+            module,
+        } => control_cmd(&config, verb, module),
         Command::Migrate { config } => crate::tools::migrate(&load(&config)?.config),
         Command::Indicators { file } => crate::tools::indicators(&file),
         Command::NewsPreview { source, config } => crate::tools::news_preview(&source, &config),
-        Command::Calibrate { config, since, json } => crate::tools::calibrate(&load(&config)?.config, since.as_deref(), json),
+        Command::Calibrate {
+            config,
+            since,
+            json,
+        } => crate::tools::calibrate(&load(&config)?.config, since.as_deref(), json),
     }
 }
 
@@ -40,7 +48,10 @@ pub fn load(path: &Path) -> Result<Loaded, CliError> {
 }
 
 fn init_logging(verbose: bool) {
-    let _ = aivex_platform::logging::init(aivex_platform::logging::LogOptions { default_level: "info", verbose });
+    let _ = aivex_platform::logging::init(aivex_platform::logging::LogOptions {
+        default_level: "info",
+        verbose,
+    });
 }
 
 fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
@@ -51,7 +62,8 @@ fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
         log::warn!("{w}");
     }
     auto_migrate(&loaded.config);
-    let sup = Supervisor::new(loaded.config, mode, crate::modules::BUILTINS).map_err(|e| CliError::Failed(e.to_string()))?;
+    let sup = Supervisor::new(loaded.config, mode, crate::modules::BUILTINS)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(match sup.run() {
         Outcome::Stopped | Outcome::OnceOk => 0,
         Outcome::OnceFailed | Outcome::Forced => 1,
@@ -68,9 +80,16 @@ fn auto_migrate(cfg: &config::Config) {
         return;
     }
     match crate::tools::migrate::apply(&cfg.database.url) {
-        Ok(r) if !r.applied.is_empty() => log::info!("migrated the store to schema version {} ({:?})", r.version, r.applied),
+        Ok(r) if !r.applied.is_empty() => log::info!(
+            "migrated the store to schema version {} ({:?})",
+            r.version,
+            r.applied
+        ),
         Ok(_) => {}
-        Err(e) => log::warn!("automatic migration of {}: {e}", config::redact_url(&cfg.database.url)),
+        Err(e) => log::warn!(
+            "automatic migration of {}: {e}",
+            config::redact_url(&cfg.database.url)
+        ),
     }
 }
 
@@ -84,7 +103,11 @@ fn check_config(path: &Path) -> Result<i32, CliError> {
         "{}: ok ({} module(s): {}; data dir {}; database {})",
         c.path.display(),
         c.modules.len(),
-        c.modules.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+        c.modules
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         c.runtime.data_dir.display(),
         config::redact_url(&c.database.url)
     );
@@ -104,7 +127,12 @@ fn call(path: &Path, req: &Request) -> Result<Value, CliError> {
     if reply["ok"] == Value::Bool(true) {
         Ok(reply)
     } else {
-        Err(CliError::Failed(reply["error"].as_str().unwrap_or("the supervisor refused the request").to_string()))
+        Err(CliError::Failed(
+            reply["error"]
+                .as_str()
+                .unwrap_or("the supervisor refused the request")
+                .to_string(),
+        ))
     }
 }
 
@@ -157,7 +185,10 @@ pub fn module_line(name: &str, m: &Value) -> String {
     parts.push(format!("restarts {}", m["restarts"]));
     if let Some(e) = m["last_exit"].as_object() {
         let at = e.get("at").and_then(|v| v.as_str()).unwrap_or("?");
-        parts.push(format!("last exit: {} at {at}", e.get("reason").and_then(|v| v.as_str()).unwrap_or("?")));
+        parts.push(format!(
+            "last exit: {} at {at}",
+            e.get("reason").and_then(|v| v.as_str()).unwrap_or("?")
+        ));
     }
     if let Some(h) = m["heartbeat_age_s"].as_f64() {
         parts.push(format!("heartbeat {h:.1}s ago"));

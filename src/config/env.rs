@@ -27,7 +27,12 @@ pub fn apply(
         r.modules_dir = PathBuf::from(v);
     }
     if let Some(v) = get("AIVEX_ENABLED") {
-        r.enabled = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        r.enabled = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
     }
     if let Some(v) = get("AIVEX_EXPORTS") {
         r.exports = parse_bool(&v, "AIVEX_EXPORTS")?;
@@ -39,14 +44,18 @@ pub fn apply(
 }
 
 fn parse<T: std::str::FromStr>(v: &str, name: &str) -> Result<T, String> {
-    v.trim().parse().map_err(|_| format!("environment variable {name}={v:?} is not a valid number"))
+    v.trim()
+        .parse()
+        .map_err(|_| format!("environment variable {name}={v:?} is not a valid number"))
 }
 
 pub fn parse_bool(v: &str, name: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!("environment variable {name}={v:?} is not a boolean (true/false)")),
+        _ => Err(format!(
+            "environment variable {name}={v:?} is not a boolean (true/false)"
+        )),
     }
 }
 
@@ -67,7 +76,14 @@ mod tests {
             crash_keep: 200,
             exports: true,
         };
-        (WatchdogConfig::default(), r, DatabaseConfig { url: "sqlite://x".into(), auto_migrate: false })
+        (
+            WatchdogConfig::default(),
+            r,
+            DatabaseConfig {
+                url: "sqlite://x".into(),
+                auto_migrate: false,
+            },
+        )
     }
 
     #[test]
@@ -82,7 +98,10 @@ mod tests {
         let get = |k: &str| env.get(k).map(|v| v.to_string());
         let (mut w, mut r, mut d) = defaults();
         apply(&get, &mut w, &mut r, &mut d).unwrap();
-        assert_eq!((w.max_restarts, w.backoff_base_s, w.heartbeat_ttl_s), (3, 0.5, 7.0));
+        assert_eq!(
+            (w.max_restarts, w.backoff_base_s, w.heartbeat_ttl_s),
+            (3, 0.5, 7.0)
+        );
         assert_eq!(r.enabled, ["a", "b", "c"]);
 
         let bad = |k: &str| (k == "WATCHDOG_BACKOFF").then(|| "fast".to_string());

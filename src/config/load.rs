@@ -64,7 +64,9 @@ struct RawGlobal {
 }
 
 /// Tables the global file may hold besides the supervisor's own; others get a warning.
-const KNOWN_TABLES: &[&str] = &["watchdog", "runtime", "database", "eye", "brain", "governor", "logging"];
+const KNOWN_TABLES: &[&str] = &[
+    "watchdog", "runtime", "database", "eye", "brain", "governor", "logging",
+];
 
 /// Loads `path` and every enabled module. `builtins` is the registry of built-in module names
 /// (for the "appears in the registry" startup check). `getenv` supplies overrides.
@@ -75,8 +77,10 @@ pub fn load(
 ) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::one(path, None, format!("cannot read config file: {e}")))?;
-    let raw: RawGlobal = toml::from_str(&text).map_err(|e| manifest::toml_error(path, &text, &e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| manifest::toml_error(path, &text, &e))?;
+    let raw: RawGlobal =
+        toml::from_str(&text).map_err(|e| manifest::toml_error(path, &text, &e))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| manifest::toml_error(path, &text, &e))?;
     // Absolute, because modules run with their own directory as the working directory.
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -123,11 +127,18 @@ pub fn load(
         exports: r.exports.unwrap_or(true),
     };
     let mut database = DatabaseConfig {
-        url: raw.database.url.unwrap_or_else(|| "sqlite://aivex.sqlite".into()),
+        url: raw
+            .database
+            .url
+            .unwrap_or_else(|| "sqlite://aivex.sqlite".into()),
         auto_migrate: raw.database.auto_migrate.unwrap_or(false),
     };
     if let Err(msg) = env::apply(getenv, &mut watchdog, &mut runtime, &mut database) {
-        problems.push(Problem { file: path.to_path_buf(), line: None, message: msg });
+        problems.push(Problem {
+            file: path.to_path_buf(),
+            line: None,
+            message: msg,
+        });
     }
     runtime.data_dir = normalize(&resolve_against(&dir, &runtime.data_dir));
     runtime.modules_dir = normalize(&resolve_against(&dir, &runtime.modules_dir));
@@ -167,7 +178,10 @@ pub fn load(
             warnings.push(Problem {
                 file: path.to_path_buf(),
                 line: line_of(&text, "runtime", "enabled"),
-                message: format!("enabled module `{name}` has no directory {} (skipped)", mdir.display()),
+                message: format!(
+                    "enabled module `{name}` has no directory {} (skipped)",
+                    mdir.display()
+                ),
             });
             continue;
         }
@@ -177,7 +191,9 @@ pub fn load(
                 warnings.push(Problem {
                     file: mpath.clone(),
                     line: None,
-                    message: format!("cannot read manifest of enabled module `{name}`: {e} (skipped)"),
+                    message: format!(
+                        "cannot read manifest of enabled module `{name}`: {e} (skipped)"
+                    ),
                 });
                 continue;
             }
@@ -248,7 +264,9 @@ fn normalize(p: &Path) -> PathBuf {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// `sqlite://relative.db` lives under the data directory; other URLs pass through.
@@ -287,18 +305,32 @@ fn validate_watchdog(
         ("start_stagger_s", w.start_stagger_s),
     ];
     for (key, v) in secs {
-        check(v.is_finite() && v >= 0.0, key, format!("[watchdog] {key} must be a number of seconds >= 0, got {v}"));
+        check(
+            v.is_finite() && v >= 0.0,
+            key,
+            format!("[watchdog] {key} must be a number of seconds >= 0, got {v}"),
+        );
     }
     check(
         w.status_interval_s.is_finite() && w.status_interval_s > 0.0,
         "status_interval_s",
-        format!("[watchdog] status_interval_s must be > 0, got {}", w.status_interval_s),
+        format!(
+            "[watchdog] status_interval_s must be > 0, got {}",
+            w.status_interval_s
+        ),
     );
-    check(w.crash_loop_count >= 1, "crash_loop_count", "[watchdog] crash_loop_count must be >= 1".into());
+    check(
+        w.crash_loop_count >= 1,
+        "crash_loop_count",
+        "[watchdog] crash_loop_count must be >= 1".into(),
+    );
     check(
         w.backoff_cap_s >= w.backoff_base_s,
         "backoff_cap_s",
-        format!("[watchdog] backoff_cap_s ({}) is below backoff_base_s ({})", w.backoff_cap_s, w.backoff_base_s),
+        format!(
+            "[watchdog] backoff_cap_s ({}) is below backoff_base_s ({})",
+            w.backoff_cap_s, w.backoff_base_s
+        ),
     );
     if problems.is_empty() && !crate::supervisor::policy::crash_loop_reachable(w) {
         warnings.push(Problem {
@@ -333,32 +365,62 @@ mod tests {
     #[test]
     fn loads_defaults_resolves_paths_and_warns_on_missing_modules() {
         let d = tmp("ok");
-        write(&d, "aivex.toml", "[runtime]\nenabled = [\"a\", \"ghost\"]\n");
-        write(&d, "modules/a/module.toml", "command = [\"sleep\", \"1\"]\n");
+        write(
+            &d,
+            "aivex.toml",
+            "[runtime]\nenabled = [\"a\", \"ghost\"]\n",
+        );
+        write(
+            &d,
+            "modules/a/module.toml",
+            "command = [\"sleep\", \"1\"]\n",
+        );
         let l = load(&d.join("aivex.toml"), &[], &|_| None).unwrap();
         assert_eq!(l.config.modules.len(), 1);
         assert_eq!(l.config.runtime.data_dir, d.join("data"));
         assert_eq!(l.config.watchdog, WatchdogConfig::default());
         assert!(l.config.database.url.ends_with("/data/aivex.sqlite"));
-        assert!(l.warnings.iter().any(|w| w.message.contains("ghost")), "{:?}", l.warnings);
+        assert!(
+            l.warnings.iter().any(|w| w.message.contains("ghost")),
+            "{:?}",
+            l.warnings
+        );
     }
 
     #[test]
     fn invalid_values_fail_with_file_and_line() {
         let d = tmp("bad");
-        write(&d, "aivex.toml", "[runtime]\nenabled = []\n[watchdog]\n\nbackoff_base_s = -1\n");
-        let e = load(&d.join("aivex.toml"), &[], &|_| None).unwrap_err().to_string();
-        assert!(e.contains("aivex.toml:5:") && e.contains("backoff_base_s"), "{e}");
+        write(
+            &d,
+            "aivex.toml",
+            "[runtime]\nenabled = []\n[watchdog]\n\nbackoff_base_s = -1\n",
+        );
+        let e = load(&d.join("aivex.toml"), &[], &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("aivex.toml:5:") && e.contains("backoff_base_s"),
+            "{e}"
+        );
         write(&d, "aivex.toml", "[runtime]\nenabled = [\"a\"\n");
-        let e = load(&d.join("aivex.toml"), &[], &|_| None).unwrap_err().to_string();
+        let e = load(&d.join("aivex.toml"), &[], &|_| None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("aivex.toml:"), "{e}");
     }
 
     #[test]
     fn unreachable_crash_loop_is_a_warning() {
         let d = tmp("warn");
-        write(&d, "aivex.toml", "[runtime]\nenabled = []\n[watchdog]\nbackoff_base_s = 60\ncrash_loop_window_s = 100\n");
+        write(
+            &d,
+            "aivex.toml",
+            "[runtime]\nenabled = []\n[watchdog]\nbackoff_base_s = 60\ncrash_loop_window_s = 100\n",
+        );
         let l = load(&d.join("aivex.toml"), &[], &|_| None).unwrap();
-        assert!(l.warnings.iter().any(|w| w.message.contains("crash-loop detection can never trigger")));
+        assert!(l
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("crash-loop detection can never trigger")));
     }
 }

@@ -104,30 +104,48 @@ pub fn parse(
             Run::Command(resolve_program(dir, cmd))
         }
         (Some(_), Some(_)) => {
-            bad("command", "set either `builtin` or `command`, not both".into());
+            bad(
+                "command",
+                "set either `builtin` or `command`, not both".into(),
+            );
             Run::Command(vec![])
         }
         (None, Some(_)) => {
-            bad("command", "`command` must be a non-empty list: [\"program\", \"arg\", ...]".into());
+            bad(
+                "command",
+                "`command` must be a non-empty list: [\"program\", \"arg\", ...]".into(),
+            );
             Run::Command(vec![])
         }
         _ => {
-            bad("builtin", "a module needs `builtin = \"<name>\"` or `command = [...]`".into());
+            bad(
+                "builtin",
+                "a module needs `builtin = \"<name>\"` or `command = [...]`".into(),
+            );
             Run::Command(vec![])
         }
     };
     let interval_s = raw.interval_s.unwrap_or(60.0);
     if !(interval_s.is_finite() && interval_s >= 0.0) {
-        bad("interval_s", format!("interval_s must be a number >= 0, got {interval_s}"));
+        bad(
+            "interval_s",
+            format!("interval_s must be a number >= 0, got {interval_s}"),
+        );
     }
     if let Some(ttl) = raw.heartbeat_ttl_s {
         if !(ttl.is_finite() && ttl >= 0.0) {
-            bad("heartbeat_ttl_s", format!("heartbeat_ttl_s must be >= 0 (0 disables), got {ttl}"));
+            bad(
+                "heartbeat_ttl_s",
+                format!("heartbeat_ttl_s must be >= 0 (0 disables), got {ttl}"),
+            );
         }
     }
     for var in &raw.required_env {
         if var.is_empty() || var.contains('=') {
-            bad("required_env", format!("required_env entry {var:?} is not a variable name"));
+            bad(
+                "required_env",
+                format!("required_env entry {var:?} is not a variable name"),
+            );
         }
     }
 
@@ -143,7 +161,13 @@ pub fn parse(
         Some(toml::Value::Integer(n)) if n >= 0 => Some(n.to_string()),
         Some(toml::Value::String(s)) => Some(s),
         Some(other) => {
-            bad("memory_limit", format!("memory_limit must be a size like \"512M\", got a {}", other.type_str()));
+            bad(
+                "memory_limit",
+                format!(
+                    "memory_limit must be a size like \"512M\", got a {}",
+                    other.type_str()
+                ),
+            );
             None
         }
         None => defaults.memory_limit.clone(),
@@ -165,7 +189,10 @@ pub fn parse(
         if let Some(t) = &defaults.timeout {
             match t.trim().parse::<f64>() {
                 Ok(v) if v >= 0.0 => sb.cycle_timeout_s = Some(v),
-                _ => bad("cycle_timeout_s", format!("AIVEX_SANDBOX_TIMEOUT={t:?} is not seconds")),
+                _ => bad(
+                    "cycle_timeout_s",
+                    format!("AIVEX_SANDBOX_TIMEOUT={t:?} is not seconds"),
+                ),
             }
         }
     }
@@ -175,10 +202,17 @@ pub fn parse(
     sb.max_processes = raw.max_processes;
     sb.image = raw.image;
     if sb.cpu_limit.is_some() && sb.mode != sandbox::SandboxMode::Docker {
-        bad("cpu_limit", "cpu_limit (cores) only applies to sandbox = \"docker\"; use cpu_seconds for rlimit".into());
+        bad(
+            "cpu_limit",
+            "cpu_limit (cores) only applies to sandbox = \"docker\"; use cpu_seconds for rlimit"
+                .into(),
+        );
     }
     if sb.mode == sandbox::SandboxMode::Docker && sb.image.is_none() {
-        bad("image", "sandbox = \"docker\" needs `image = \"...\"`".into());
+        bad(
+            "image",
+            "sandbox = \"docker\" needs `image = \"...\"`".into(),
+        );
     }
     let _ = raw.description;
 
@@ -219,7 +253,9 @@ fn resolve_program(dir: &Path, mut cmd: Vec<String>) -> Vec<String> {
 
 /// Turns a TOML error into a Problem with the file and the line the parser pointed at.
 pub(crate) fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let message = e.message().to_string();
     ConfigError::one(file, line, message)
 }
@@ -229,7 +265,13 @@ mod tests {
     use super::*;
 
     fn p(text: &str) -> Result<ModuleSpec, ConfigError> {
-        parse("m", Path::new("/mods/m"), Path::new("/mods/m/module.toml"), text, &Default::default())
+        parse(
+            "m",
+            Path::new("/mods/m"),
+            Path::new("/mods/m/module.toml"),
+            text,
+            &Default::default(),
+        )
     }
 
     #[test]
@@ -239,9 +281,15 @@ mod tests {
         assert_eq!(m.settings["x"], 1);
         assert_eq!(m.no_restart_exit_codes, vec![2, 78]);
         let m = p("command = [\"./run.sh\", \"a\"]\n").unwrap();
-        assert_eq!(m.run, Run::Command(vec!["/mods/m/./run.sh".into(), "a".into()]));
+        assert_eq!(
+            m.run,
+            Run::Command(vec!["/mods/m/./run.sh".into(), "a".into()])
+        );
         let m = p("command = [\"sh\", \"-c\", \"exit 0\"]\n").unwrap();
-        assert_eq!(m.run, Run::Command(vec!["sh".into(), "-c".into(), "exit 0".into()]));
+        assert_eq!(
+            m.run,
+            Run::Command(vec!["sh".into(), "-c".into(), "exit 0".into()])
+        );
     }
 
     #[test]
@@ -253,7 +301,9 @@ mod tests {
         assert!(e.contains(":2:") && e.contains("bogus"), "{e}");
         let e = p("interval_s = 1\n").unwrap_err().to_string();
         assert!(e.contains("builtin"), "{e}");
-        let e = p("builtin = \"x\"\nsandbox = \"kubernetes\"\n").unwrap_err().to_string();
+        let e = p("builtin = \"x\"\nsandbox = \"kubernetes\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2:") && e.contains("not supported"), "{e}");
     }
 

@@ -85,7 +85,9 @@ pub struct DatabaseConfig {
 
 impl fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig").field("url", &redact_url(&self.url)).finish()
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .finish()
     }
 }
 
@@ -145,7 +147,11 @@ pub struct ConfigError {
 impl ConfigError {
     pub fn one(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
         ConfigError {
-            problems: vec![Problem { file: file.to_path_buf(), line, message: message.into() }],
+            problems: vec![Problem {
+                file: file.to_path_buf(),
+                line,
+                message: message.into(),
+            }],
         }
     }
 }
@@ -171,7 +177,9 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 fn redact_url_local(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let authority = &rest[..authority_end];
@@ -179,7 +187,11 @@ fn redact_url_local(url: &str) -> String {
         Some(at) => {
             let userinfo = &authority[..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.into() };
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.into()
+            };
             format!("{}://{}@{}", &url[..scheme_end], masked, &rest[at + 1..])
         }
         None => url.to_string(),
@@ -194,7 +206,10 @@ mod tests {
     #[test]
     fn redacts_passwords_only() {
         let table = [
-            ("mysql://aivex:s3cret@db:3306/aivex", "mysql://aivex:***@db:3306/aivex"),
+            (
+                "mysql://aivex:s3cret@db:3306/aivex",
+                "mysql://aivex:***@db:3306/aivex",
+            ),
             ("mysql://aivex@db/aivex", "mysql://aivex@db/aivex"),
             ("sqlite://data/aivex.sqlite", "sqlite://data/aivex.sqlite"),
             ("mysql://u:p@ss@h/d", "mysql://u:***@h/d"),

@@ -53,10 +53,14 @@ pub fn parse_mode(s: &str) -> Result<SandboxMode, String> {
         "none" => Ok(SandboxMode::None),
         "rlimit" => Ok(SandboxMode::Rlimit),
         "docker" => Ok(SandboxMode::Docker),
-        "kubernetes" => Err("sandbox \"kubernetes\" is reserved and not supported by this build; \
+        "kubernetes" => Err(
+            "sandbox \"kubernetes\" is reserved and not supported by this build; \
                              use \"none\", \"rlimit\" or \"docker\""
-            .into()),
-        other => Err(format!("unknown sandbox {other:?}: expected \"none\", \"rlimit\" or \"docker\"")),
+                .into(),
+        ),
+        other => Err(format!(
+            "unknown sandbox {other:?}: expected \"none\", \"rlimit\" or \"docker\""
+        )),
     }
 }
 
@@ -64,7 +68,9 @@ pub fn parse_network(s: &str) -> Result<NetworkMode, String> {
     match s {
         "host" => Ok(NetworkMode::Host),
         "none" => Ok(NetworkMode::None),
-        other => Err(format!("unknown network {other:?}: expected \"none\" or \"host\"")),
+        other => Err(format!(
+            "unknown network {other:?}: expected \"none\" or \"host\""
+        )),
     }
 }
 
@@ -79,17 +85,21 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
                 'G' => 1 << 30,
                 'T' => 1 << 40,
                 'B' => 1,
-                _ => return Err(format!("bad size {s:?}: unknown suffix {c:?} (use K, M or G)")),
+                _ => {
+                    return Err(format!(
+                        "bad size {s:?}: unknown suffix {c:?} (use K, M or G)"
+                    ))
+                }
             };
             (&t[..i], mult)
         }
         _ => (t, 1),
     };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad size {s:?}: expected a whole number with an optional K/M/G suffix"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("bad size {s:?}: too large"))
+    let n: u64 = num.trim().parse().map_err(|_| {
+        format!("bad size {s:?}: expected a whole number with an optional K/M/G suffix")
+    })?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("bad size {s:?}: too large"))
 }
 
 #[cfg(test)]
@@ -98,7 +108,13 @@ mod tests {
 
     #[test]
     fn sizes() {
-        let ok = [("512M", 512 << 20), ("1G", 1 << 30), ("64k", 64 << 10), ("100", 100), ("2B", 2)];
+        let ok = [
+            ("512M", 512 << 20),
+            ("1G", 1 << 30),
+            ("64k", 64 << 10),
+            ("100", 100),
+            ("2B", 2),
+        ];
         for (s, want) in ok {
             assert_eq!(parse_bytes(s), Ok(want), "{s}");
         }
@@ -110,7 +126,9 @@ mod tests {
     #[test]
     fn modes() {
         assert_eq!(parse_mode("rlimit"), Ok(SandboxMode::Rlimit));
-        assert!(parse_mode("kubernetes").unwrap_err().contains("not supported"));
+        assert!(parse_mode("kubernetes")
+            .unwrap_err()
+            .contains("not supported"));
         assert!(parse_mode("lxc").is_err());
         assert_eq!(parse_network("none"), Ok(NetworkMode::None));
     }

@@ -20,7 +20,10 @@ pub enum Request {
 /// Parses a request line; the error says what was wrong.
 pub fn parse(line: &[u8]) -> Result<Request, String> {
     if line.len() > MAX_REQUEST {
-        return Err(format!("request too large ({} bytes, max {MAX_REQUEST})", line.len()));
+        return Err(format!(
+            "request too large ({} bytes, max {MAX_REQUEST})",
+            line.len()
+        ));
     }
     let text = std::str::from_utf8(line).map_err(|_| "request is not UTF-8".to_string())?;
     serde_json::from_str(text.trim()).map_err(|e| format!("malformed request: {e}"))
@@ -47,10 +50,23 @@ mod tests {
     #[test]
     fn parses_requests_and_rejects_junk() {
         assert_eq!(parse(br#"{"cmd":"status"}"#), Ok(Request::Status));
-        assert_eq!(parse(b"{\"cmd\":\"stop\",\"module\":\"news\"}\n"), Ok(Request::Stop { module: "news".into() }));
-        for bad in [&b"nonsense"[..], b"{\"cmd\":\"explode\"}", b"{\"cmd\":\"stop\"}", b"\xff\xfe", b""] {
+        assert_eq!(
+            parse(b"{\"cmd\":\"stop\",\"module\":\"news\"}\n"),
+            Ok(Request::Stop {
+                module: "news".into()
+            })
+        );
+        for bad in [
+            &b"nonsense"[..],
+            b"{\"cmd\":\"explode\"}",
+            b"{\"cmd\":\"stop\"}",
+            b"\xff\xfe",
+            b"",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        assert!(parse(&vec![b' '; MAX_REQUEST + 1]).unwrap_err().contains("too large"));
+        assert!(parse(&vec![b' '; MAX_REQUEST + 1])
+            .unwrap_err()
+            .contains("too large"));
     }
 }

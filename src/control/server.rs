@@ -22,37 +22,51 @@ const MAX_CLIENTS: usize = 8;
 
 /// Binds the socket (replacing a stale one: the caller holds the data-dir lock) with mode 0600
 /// and serves it on a background thread.
-pub fn start<E: Send + 'static>(path: &Path, events: Sender<E>, wrap: fn(Envelope) -> E) -> std::io::Result<()> {
+pub fn start<E: Send + 'static>(
+    path: &Path,
+    events: Sender<E>,
+    wrap: fn(Envelope) -> E,
+) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     let busy = Arc::new(AtomicUsize::new(0));
-    std::thread::Builder::new().name("control".into()).spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(stream) = conn else { continue };
-            if busy.load(Ordering::SeqCst) >= MAX_CLIENTS {
-                let mut s = stream;
-                let _ = writeln!(s, "{}", protocol::err("supervisor busy: too many control connections"));
-                continue;
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(stream) = conn else { continue };
+                if busy.load(Ordering::SeqCst) >= MAX_CLIENTS {
+                    let mut s = stream;
+                    let _ = writeln!(
+                        s,
+                        "{}",
+                        protocol::err("supervisor busy: too many control connections")
+                    );
+                    continue;
+                }
+                busy.fetch_add(1, Ordering::SeqCst);
+                let (events, mine) = (events.clone(), busy.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("control-conn".into())
+                    .spawn(move || {
+                        serve(stream, &events, wrap);
+                        mine.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                }
             }
-            busy.fetch_add(1, Ordering::SeqCst);
-            let (events, mine) = (events.clone(), busy.clone());
-            let spawned = std::thread::Builder::new().name("control-conn".into()).spawn(move || {
-                serve(stream, &events, wrap);
-                mine.fetch_sub(1, Ordering::SeqCst);
-            });
-            if spawned.is_err() {
-                busy.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    })?;
+        })?;
     Ok(())
 }
 
 fn serve<E>(stream: UnixStream, events: &Sender<E>, wrap: fn(Envelope) -> E) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(read_half.take(protocol::MAX_REQUEST as u64 + 1));
     let mut line = Vec::new();
     let reply = match reader.read_until(b'\n', &mut line) {

@@ -105,11 +105,17 @@ impl Probe {
             Kind::File => {
                 let p = env.resolve_path(t.path.as_deref().unwrap_or_default());
                 let m = std::fs::metadata(&p).map_err(|e| format!("file {}: {e}", p.display()))?;
-                let age = m.modified().ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
+                let age = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
                 match t.max_age_s {
-                    Some(max) if age.as_secs_f64() > max => {
-                        Err(format!("file {} is {:.0}s old (max {max}s)", p.display(), age.as_secs_f64()))
-                    }
+                    Some(max) if age.as_secs_f64() > max => Err(format!(
+                        "file {} is {:.0}s old (max {max}s)",
+                        p.display(),
+                        age.as_secs_f64()
+                    )),
                     _ => Ok(format!("file {} ok ({} bytes)", p.display(), m.len())),
                 }
             }
@@ -122,8 +128,12 @@ impl Probe {
                     .next()
                     .ok_or_else(|| format!("tcp {a}: no address"))?;
                 let start = Instant::now();
-                std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("tcp {a}: {e}"))?;
-                Ok(format!("tcp {a} ok in {:.1}ms", start.elapsed().as_secs_f64() * 1000.0))
+                std::net::TcpStream::connect_timeout(&addr, timeout)
+                    .map_err(|e| format!("tcp {a}: {e}"))?;
+                Ok(format!(
+                    "tcp {a} ok in {:.1}ms",
+                    start.elapsed().as_secs_f64() * 1000.0
+                ))
             }
             Kind::Http => {
                 let url = t.url.as_deref().unwrap_or_default();
@@ -134,8 +144,14 @@ impl Probe {
                     ..Default::default()
                 };
                 let start = Instant::now();
-                let f = aivex_source::fetch(url, &env.config_dir, &opts).map_err(|e| e.to_string())?;
-                Ok(format!("http {} ok: {} bytes in {:.1}ms", aivex_source::redact(url), f.bytes.len(), start.elapsed().as_secs_f64() * 1000.0))
+                let f =
+                    aivex_source::fetch(url, &env.config_dir, &opts).map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "http {} ok: {} bytes in {:.1}ms",
+                    aivex_source::redact(url),
+                    f.bytes.len(),
+                    start.elapsed().as_secs_f64() * 1000.0
+                ))
             }
         }
     }
@@ -153,7 +169,9 @@ impl Module for Probe {
             ctx.beat();
             match &result {
                 Ok(msg) => log::info!("probe: {msg}"),
-                Err(msg) if t.on_fail == OnFail::Invalid => ctx.invalid(ModuleError::DataValidation(msg.clone())),
+                Err(msg) if t.on_fail == OnFail::Invalid => {
+                    ctx.invalid(ModuleError::DataValidation(msg.clone()))
+                }
                 Err(msg) => {
                     if first_failure.is_none() {
                         first_failure = Some(t.on_fail.error(msg.clone()));

@@ -26,8 +26,11 @@ fn secs(k: &str) -> Result<Option<f64>, ModuleError> {
 
 pub fn read(name: &str, once_flag: bool) -> Result<RunnerEnv, ModuleError> {
     if let Some(required) = var("AIVEX_REQUIRED_ENV") {
-        let missing: Vec<&str> =
-            required.split(',').map(str::trim).filter(|k| !k.is_empty() && var(k).is_none()).collect();
+        let missing: Vec<&str> = required
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && var(k).is_none())
+            .collect();
         if !missing.is_empty() {
             return Err(ModuleError::Config(format!(
                 "missing required environment variable(s): {}",
@@ -40,12 +43,19 @@ pub fn read(name: &str, once_flag: bool) -> Result<RunnerEnv, ModuleError> {
         Some(s) => serde_json::from_str(&s)
             .map_err(|e| ModuleError::Config(format!("AIVEX_SETTINGS is not valid JSON: {e}")))?,
     };
-    let config_dir = var("AIVEX_CONFIG_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("config"));
-    let data_dir = var("AIVEX_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data"));
+    let config_dir = var("AIVEX_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"));
+    let data_dir = var("AIVEX_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data"));
     let database_url = var("AIVEX_DATABASE_URL")
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("aivex.sqlite").display()));
-    let once = once_flag || var("AIVEX_ONCE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    let ttl = secs("AIVEX_HEARTBEAT_TTL_S")?.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
+    let once =
+        once_flag || var("AIVEX_ONCE").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    let ttl = secs("AIVEX_HEARTBEAT_TTL_S")?
+        .filter(|t| *t > 0.0)
+        .map(Duration::from_secs_f64);
     Ok(RunnerEnv {
         module: ModuleEnv {
             name: var("AIVEX_MODULE").unwrap_or_else(|| name.to_string()),
@@ -60,7 +70,11 @@ pub fn read(name: &str, once_flag: bool) -> Result<RunnerEnv, ModuleError> {
         heartbeat_file: var("AIVEX_HEARTBEAT_FILE").map(PathBuf::from),
         heartbeat_ttl: ttl,
         stop_grace: Duration::from_secs_f64(secs("AIVEX_STOP_GRACE_S")?.unwrap_or(10.0)),
-        cycle_timeout: secs("AIVEX_CYCLE_TIMEOUT_S")?.filter(|t| *t > 0.0).map(Duration::from_secs_f64),
-        crash_keep: var("AIVEX_CRASH_KEEP").and_then(|v| v.parse().ok()).unwrap_or(200),
+        cycle_timeout: secs("AIVEX_CYCLE_TIMEOUT_S")?
+            .filter(|t| *t > 0.0)
+            .map(Duration::from_secs_f64),
+        crash_keep: var("AIVEX_CRASH_KEEP")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200),
     })
 }

@@ -29,7 +29,10 @@ pub struct RunnerEnv {
 
 /// Runs a built-in module until it stops; returns the process exit code.
 pub fn main(name: &str, once_flag: bool) -> i32 {
-    let _ = aivex_platform::logging::init(aivex_platform::logging::LogOptions { default_level: "info", verbose: false });
+    let _ = aivex_platform::logging::init(aivex_platform::logging::LogOptions {
+        default_level: "info",
+        verbose: false,
+    });
     let env = match env::read(name, once_flag) {
         Ok(e) => e,
         Err(err) => return finish_with(&fallback_env(name), &err, 0),
@@ -46,9 +49,18 @@ pub fn main(name: &str, once_flag: bool) -> i32 {
         Err(err) => return finish_with(&env, &err, 0),
     };
     let keeper = keeper::Keeper::start(&env, stop.clone());
-    let mut hooks = Hooks { env: &env, stop: stop.clone(), last_beat: None, cycle: 0 };
+    let mut hooks = Hooks {
+        env: &env,
+        stop: stop.clone(),
+        last_beat: None,
+        cycle: 0,
+    };
     hooks.beat_now();
-    log::info!("module {name} running (interval {}s{})", env.module.interval_s, if env.module.once { ", once" } else { "" });
+    log::info!(
+        "module {name} running (interval {}s{})",
+        env.module.interval_s,
+        if env.module.once { ", once" } else { "" }
+    );
     let mut cycle = 0u64;
     loop {
         cycle += 1;
@@ -62,7 +74,10 @@ pub fn main(name: &str, once_flag: bool) -> i32 {
         keeper.cycle_ended();
         hooks.beat_now();
         match result {
-            Ok(()) => log::debug!("cycle {cycle} done in {:.3}s", started.elapsed().as_secs_f64()),
+            Ok(()) => log::debug!(
+                "cycle {cycle} done in {:.3}s",
+                started.elapsed().as_secs_f64()
+            ),
             Err(err @ ModuleError::DataValidation(_)) => hooks.record(&err),
             Err(err) => return finish_with(&env, &err, cycle),
         }
@@ -84,14 +99,19 @@ fn wait_interval(hooks: &mut Hooks, env: &RunnerEnv, stop: &AtomicBool) -> bool 
             return false;
         }
         hooks.beat();
-        std::thread::sleep(Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+        );
     }
     !stop.load(Ordering::SeqCst)
 }
 
 fn fallback_env(name: &str) -> RunnerEnv {
     RunnerEnv {
-        module: ModuleEnv { name: name.into(), ..Default::default() },
+        module: ModuleEnv {
+            name: name.into(),
+            ..Default::default()
+        },
         heartbeat_file: None,
         heartbeat_ttl: None,
         stop_grace: Duration::from_secs(10),
@@ -112,7 +132,9 @@ pub fn record(env: &RunnerEnv, err: &ModuleError, cycle: Option<u64>) {
         ModuleError::DataValidation(_) => log::warn!("{err}"),
         _ => log::error!("{err}"),
     }
-    let Some(run_dir) = env.module.run_dir.as_ref() else { return };
+    let Some(run_dir) = env.module.run_dir.as_ref() else {
+        return;
+    };
     let rec = crate::records::CrashRecord {
         module: env.module.name.clone(),
         class: err.class().into(),
@@ -174,9 +196,17 @@ struct Hooks<'a> {
 /// supervisor sees a change even on filesystems with coarse mtimes). `who` keeps the temp files
 /// of the main thread and the keeper apart.
 pub(crate) fn write_heartbeat(f: &std::path::Path, cycle: u64, who: &str) {
-    let body = format!("{} {} {}\n", std::process::id(), cycle, crate::records::now_rfc3339());
+    let body = format!(
+        "{} {} {}\n",
+        std::process::id(),
+        cycle,
+        crate::records::now_rfc3339()
+    );
     let tmp = f.with_extension(format!("{who}.tmp"));
-    if std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, f)).is_err() {
+    if std::fs::write(&tmp, body)
+        .and_then(|_| std::fs::rename(&tmp, f))
+        .is_err()
+    {
         log::debug!("cannot write heartbeat file {}", f.display());
     }
 }
@@ -193,7 +223,9 @@ impl Hooks<'_> {
 impl CtxHooks for Hooks<'_> {
     fn beat(&mut self) {
         // Often enough for any TTL (a quarter of it), rarely enough to cost nothing.
-        let every = self.env.heartbeat_ttl.map_or(Duration::from_secs(1), |t| (t / 4).min(Duration::from_secs(1)));
+        let every = self.env.heartbeat_ttl.map_or(Duration::from_secs(1), |t| {
+            (t / 4).min(Duration::from_secs(1))
+        });
         if self.last_beat.is_none_or(|t| t.elapsed() >= every) {
             self.beat_now();
         }

@@ -19,7 +19,13 @@ pub struct ChildEnv {
 }
 
 /// Variables the supervisor must not pass on: they belong to the supervisor's own manager.
-const STRIPPED: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID"];
+const STRIPPED: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
 
 /// A started process.
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +43,19 @@ pub struct SpawnError {
     pub message: String,
 }
 
-/// Builds the argv for a module: a built-in re-executes this binary as `aivex module <name>`.
+/// Builds the argv for a module: a built-in re-executes this binary as `aivex module <name>`,
+/// behind `AIVEX_BUILTIN_LAUNCHER` when that is set (words split on spaces). The launcher exists
+/// for running a foreign-architecture binary under user-mode emulation (`qemu-aarch64-static`)
+/// where the host has no binfmt_misc entry, so a plain re-exec would fail with ENOEXEC.
 pub fn argv(spec: &ModuleSpec, self_exe: &Path) -> Vec<OsString> {
     match &spec.run {
-        Run::Builtin(b) => vec![self_exe.into(), "module".into(), b.into()],
+        Run::Builtin(b) => {
+            let mut v: Vec<OsString> = std::env::var("AIVEX_BUILTIN_LAUNCHER")
+                .map(|l| l.split_whitespace().map(OsString::from).collect())
+                .unwrap_or_default();
+            v.extend([self_exe.into(), "module".into(), b.into()]);
+            v
+        }
         Run::Command(cmd) => cmd.iter().map(OsString::from).collect(),
     }
 }
@@ -58,10 +73,16 @@ pub fn spawn(
     if spec.sandbox.mode == SandboxMode::Docker {
         args = docker_argv(spec, &args, env, docker_run_dir);
     }
-    let (prog, rest) = args.split_first().ok_or_else(|| SpawnError { config: true, message: "empty command".into() })?;
+    let (prog, rest) = args.split_first().ok_or_else(|| SpawnError {
+        config: true,
+        message: "empty command".into(),
+    })?;
     let mut cmd = Command::new(prog);
     cmd.args(rest).current_dir(&spec.dir).stdin(Stdio::null());
-    let err_fd = output.try_clone().map_err(|e| SpawnError { config: false, message: format!("dup: {e}") })?;
+    let err_fd = output.try_clone().map_err(|e| SpawnError {
+        config: false,
+        message: format!("dup: {e}"),
+    })?;
     cmd.stdout(Stdio::from(output)).stderr(Stdio::from(err_fd));
     for k in STRIPPED {
         cmd.env_remove(k);
@@ -71,7 +92,8 @@ pub fn spawn(
     }
     let parent = unsafe { libc::getpid() };
     let limits = Rlimits::from(&spec.sandbox);
-    let new_netns = spec.sandbox.mode == SandboxMode::Rlimit && spec.sandbox.network == NetworkMode::None;
+    let new_netns =
+        spec.sandbox.mode == SandboxMode::Rlimit && spec.sandbox.network == NetworkMode::None;
     // SAFETY: the closure runs in the forked child before exec and only calls async-signal-safe
     // functions (setpgid, prctl, getppid, setrlimit, unshare); it allocates nothing.
     unsafe {
@@ -80,7 +102,14 @@ pub fn spawn(
                 return Err(io::Error::last_os_error());
             }
             // Die with the supervisor: the kernel sends SIGKILL when the forking thread exits.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(io::Error::last_os_error());
             }
             // The supervisor may have died between fork and prctl: then nothing would kill us.
@@ -99,13 +128,21 @@ pub fn spawn(
             let pid = child.id() as i32;
             // The supervisor reaps with waitpid(-1); dropping `Child` neither waits nor kills.
             drop(child);
-            Ok(Started { pid, starttime: proc_starttime(pid).unwrap_or(0) })
+            Ok(Started {
+                pid,
+                starttime: proc_starttime(pid).unwrap_or(0),
+            })
         }
         Err(e) => Err(classify_spawn_error(spec, prog, e, new_netns)),
     }
 }
 
-fn classify_spawn_error(spec: &ModuleSpec, prog: &std::ffi::OsStr, e: io::Error, netns: bool) -> SpawnError {
+fn classify_spawn_error(
+    spec: &ModuleSpec,
+    prog: &std::ffi::OsStr,
+    e: io::Error,
+    netns: bool,
+) -> SpawnError {
     let prog = Path::new(prog).display().to_string();
     match e.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EINVAL) if netns => SpawnError {
@@ -149,7 +186,10 @@ impl Rlimits {
     fn apply(&self) -> io::Result<()> {
         let set = |res, v: Option<u64>| -> io::Result<()> {
             if let Some(v) = v {
-                let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                let lim = libc::rlimit {
+                    rlim_cur: v as libc::rlim_t,
+                    rlim_max: v as libc::rlim_t,
+                };
                 // SAFETY: setrlimit with a valid pointer to a stack value.
                 if unsafe { libc::setrlimit(res, &lim) } != 0 {
                     return Err(io::Error::last_os_error());
@@ -166,9 +206,17 @@ impl Rlimits {
 
 /// `docker run --rm` with the sandbox's limits; the run directory is mounted at the same path so
 /// the heartbeat file and crash records work unchanged.
-fn docker_argv(spec: &ModuleSpec, inner: &[OsString], env: &ChildEnv, run_dir: &Path) -> Vec<OsString> {
+fn docker_argv(
+    spec: &ModuleSpec,
+    inner: &[OsString],
+    env: &ChildEnv,
+    run_dir: &Path,
+) -> Vec<OsString> {
     let sb = &spec.sandbox;
-    let mut a: Vec<OsString> = ["docker", "run", "--rm", "--init"].iter().map(OsString::from).collect();
+    let mut a: Vec<OsString> = ["docker", "run", "--rm", "--init"]
+        .iter()
+        .map(OsString::from)
+        .collect();
     a.push(format!("--name=aivex-{}-{}", spec.name, std::process::id()).into());
     if let Some(m) = sb.memory_limit {
         a.push(format!("--memory={m}").into());
@@ -185,7 +233,17 @@ fn docker_argv(spec: &ModuleSpec, inner: &[OsString], env: &ChildEnv, run_dir: &
     if let Some(c) = sb.cpu_seconds {
         a.push(format!("--ulimit=cpu={c}:{c}").into());
     }
-    a.push(format!("--network={}", if sb.network == NetworkMode::None { "none" } else { "host" }).into());
+    a.push(
+        format!(
+            "--network={}",
+            if sb.network == NetworkMode::None {
+                "none"
+            } else {
+                "host"
+            }
+        )
+        .into(),
+    );
     let rd = run_dir.display();
     a.push(format!("--volume={rd}:{rd}").into());
     let mut inner = inner.to_vec();
@@ -232,21 +290,28 @@ pub fn parse_stat(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // After ')': state(3) ppid(4) pgrp(5) ... starttime(22) => indexes 0-based from field 3.
-    Some(Stat { pgid: f.get(2)?.parse().ok()?, starttime: f.get(19)?.parse().ok()? })
+    Some(Stat {
+        pgid: f.get(2)?.parse().ok()?,
+        starttime: f.get(19)?.parse().ok()?,
+    })
 }
 
 /// Whether the docker engine answers on its socket (no subprocess: the supervisor reaps every
 /// child with waitpid(-1), so it must not run helper commands of its own).
 pub fn docker_reachable() -> Result<(), String> {
     use std::io::{Read, Write};
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let Some(path) = host.strip_prefix("unix://") else {
-        return Err(format!("DOCKER_HOST={host} is not a unix socket; only local engines are supported"));
+        return Err(format!(
+            "DOCKER_HOST={host} is not a unix socket; only local engines are supported"
+        ));
     };
     let mut s = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| format!("no Docker engine reachable at {path}: {e}"))?;
     let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(3)));
-    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").map_err(|e| format!("docker ping: {e}"))?;
+    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| format!("docker ping: {e}"))?;
     let mut buf = [0u8; 256];
     let n = s.read(&mut buf).map_err(|e| format!("docker ping: {e}"))?;
     if buf[..n].starts_with(b"HTTP/1.0 200") || buf[..n].starts_with(b"HTTP/1.1 200") {
@@ -263,7 +328,13 @@ mod tests {
     #[test]
     fn parses_stat_with_odd_names() {
         let line = "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_stat(line), Some(Stat { pgid: 4242, starttime: 987654 }));
+        assert_eq!(
+            parse_stat(line),
+            Some(Stat {
+                pgid: 4242,
+                starttime: 987654
+            })
+        );
         assert_eq!(parse_stat("garbage"), None);
         let me = std::process::id() as i32;
         assert!(proc_starttime(me).unwrap() > 0);

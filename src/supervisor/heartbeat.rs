@@ -18,7 +18,11 @@ pub struct Sig {
 
 pub fn look(path: &Path) -> Option<Sig> {
     let m = std::fs::metadata(path).ok()?;
-    Some(Sig { mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128, size: m.size(), ino: m.ino() })
+    Some(Sig {
+        mtime_ns: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+        size: m.size(),
+        ino: m.ino(),
+    })
 }
 
 /// True when the file appeared or changed since `prev`.
@@ -43,10 +47,20 @@ mod tests {
         assert!(!changed(a, look(&f)), "an untouched file is no beat");
         // A file stamped an hour in the past (as after a wall-clock jump) still counts as a
         // beat: only the change matters.
-        Command::new("touch").arg("-d").arg("1 hour ago").arg(&f).status().unwrap();
+        Command::new("touch")
+            .arg("-d")
+            .arg("1 hour ago")
+            .arg(&f)
+            .status()
+            .unwrap();
         let b = look(&f);
         assert!(changed(a, b));
-        Command::new("touch").arg("-d").arg("next year").arg(&f).status().unwrap();
+        Command::new("touch")
+            .arg("-d")
+            .arg("next year")
+            .arg(&f)
+            .status()
+            .unwrap();
         assert!(changed(b, look(&f)));
         let _ = std::fs::remove_dir_all(&dir);
     }

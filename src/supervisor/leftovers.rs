@@ -30,14 +30,21 @@ pub fn path(data_dir: &Path) -> PathBuf {
 }
 
 fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Rewrites the record of live groups.
 pub fn save(data_dir: &Path, groups: &[Group]) {
-    let f = File { boot_id: boot_id(), supervisor_pid: std::process::id(), groups: groups.to_vec() };
+    let f = File {
+        boot_id: boot_id(),
+        supervisor_pid: std::process::id(),
+        groups: groups.to_vec(),
+    };
     let _ = std::fs::create_dir_all(data_dir.join("state"));
-    let _ = super::rundir::write_atomic(&path(data_dir), &serde_json::to_vec(&f).unwrap_or_default());
+    let _ =
+        super::rundir::write_atomic(&path(data_dir), &serde_json::to_vec(&f).unwrap_or_default());
 }
 
 /// A process seen in /proc.
@@ -72,21 +79,31 @@ pub fn plan(groups: &[Group], procs: &[Proc], me: i32) -> Vec<i32> {
 }
 
 fn list_procs() -> Vec<Proc> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return vec![] };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
     rd.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let s = parse_stat(&stat)?;
-            Some(Proc { pid, pgid: s.pgid, starttime: s.starttime })
+            Some(Proc {
+                pid,
+                pgid: s.pgid,
+                starttime: s.starttime,
+            })
         })
         .collect()
 }
 
 /// Kills leftovers recorded by an earlier supervisor on this data dir; returns how many.
 pub fn reap_previous(data_dir: &Path) -> usize {
-    let Ok(bytes) = std::fs::read(path(data_dir)) else { return 0 };
-    let Ok(f) = serde_json::from_slice::<File>(&bytes) else { return 0 };
+    let Ok(bytes) = std::fs::read(path(data_dir)) else {
+        return 0;
+    };
+    let Ok(f) = serde_json::from_slice::<File>(&bytes) else {
+        return 0;
+    };
     if f.boot_id != boot_id() || f.groups.is_empty() {
         return 0;
     }
@@ -100,7 +117,10 @@ pub fn reap_previous(data_dir: &Path) -> usize {
             "killed {} leftover process(es) of a previous supervisor (pid {}) in groups {:?}",
             victims.len(),
             f.supervisor_pid,
-            f.groups.iter().map(|g| format!("{}:{}", g.module, g.pgid)).collect::<Vec<_>>()
+            f.groups
+                .iter()
+                .map(|g| format!("{}:{}", g.module, g.pgid))
+                .collect::<Vec<_>>()
         );
     }
     victims.len()
@@ -111,21 +131,41 @@ mod tests {
     use super::*;
 
     fn g(pgid: i32, st: u64) -> Group {
-        Group { module: "m".into(), pgid, starttime: st }
+        Group {
+            module: "m".into(),
+            pgid,
+            starttime: st,
+        }
     }
     fn p(pid: i32, pgid: i32, st: u64) -> Proc {
-        Proc { pid, pgid, starttime: st }
+        Proc {
+            pid,
+            pgid,
+            starttime: st,
+        }
     }
 
     #[test]
     fn plan_only_hits_provably_ours() {
         // Leader gone, grandchild left in the group: killed.
-        assert_eq!(plan(&[g(100, 50)], &[p(101, 100, 60), p(5, 5, 1)], 1), vec![101]);
+        assert_eq!(
+            plan(&[g(100, 50)], &[p(101, 100, 60), p(5, 5, 1)], 1),
+            vec![101]
+        );
         // Leader alive with the recorded start time (supervisor died, leader somehow alive).
-        assert_eq!(plan(&[g(100, 50)], &[p(100, 100, 50), p(101, 100, 60)], 1), vec![100, 101]);
+        assert_eq!(
+            plan(&[g(100, 50)], &[p(100, 100, 50), p(101, 100, 60)], 1),
+            vec![100, 101]
+        );
         // The pgid was reused by an unrelated new group: its leader's start time differs.
-        assert_eq!(plan(&[g(100, 50)], &[p(100, 100, 900), p(101, 100, 901)], 1), Vec::<i32>::new());
+        assert_eq!(
+            plan(&[g(100, 50)], &[p(100, 100, 900), p(101, 100, 901)], 1),
+            Vec::<i32>::new()
+        );
         // Never ourselves, never a process older than the group.
-        assert_eq!(plan(&[g(100, 50)], &[p(7, 100, 60), p(8, 100, 10)], 7), Vec::<i32>::new());
+        assert_eq!(
+            plan(&[g(100, 50)], &[p(7, 100, 60), p(8, 100, 10)], 7),
+            Vec::<i32>::new()
+        );
     }
 }

@@ -107,9 +107,16 @@ fn enforce_budget(cfg: &Config, live: &Path) {
             r.deleted.len(),
             r.freed_bytes,
             r.bytes_after,
-            if r.over_budget { ", still over budget" } else { "" }
+            if r.over_budget {
+                ", still over budget"
+            } else {
+                ""
+            }
         ),
-        Ok(r) if r.over_budget => log::warn!("disk budget: runs/ uses {} bytes, over the budget, nothing left to remove", r.bytes_after),
+        Ok(r) if r.over_budget => log::warn!(
+            "disk budget: runs/ uses {} bytes, over the budget, nothing left to remove",
+            r.bytes_after
+        ),
         Ok(_) => {}
         Err(e) => log::warn!("disk budget: {e}"),
     }
@@ -157,14 +164,24 @@ pub struct Supervisor {
 }
 
 fn limits_for(cfg: &Config, spec: &ModuleSpec, mode: Mode) -> Limits {
-    Limits::new(&cfg.watchdog, spec.heartbeat_ttl_s, &spec.no_restart_exit_codes, spec.restart_on_fatal, mode == Mode::Once)
+    Limits::new(
+        &cfg.watchdog,
+        spec.heartbeat_ttl_s,
+        &spec.no_restart_exit_codes,
+        spec.restart_on_fatal,
+        mode == Mode::Once,
+    )
 }
 
 /// Takes an exclusive lock on the data directory so two supervisors never share it.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
     use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| SupervisorError::Io(format!("cannot create data dir {}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        SupervisorError::Io(format!(
+            "cannot create data dir {}: {e}",
+            data_dir.display()
+        ))
+    })?;
     let path = data_dir.join("supervisor.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -192,17 +209,27 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
 /// which otherwise makes most of a multi-megabyte static binary resident in a process that
 /// mostly sleeps. Modules (same binary) are unaffected: this is per process.
 pub fn trim_resident_code() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
     let exe = exe.to_string_lossy();
     for line in maps.lines() {
         let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
         if !line.ends_with(exe.as_ref()) || perms.contains('w') {
             continue;
         }
-        let Some((a, b)) = range.split_once('-') else { continue };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
         // SAFETY: advice on a mapping of our own, read-only; it changes no contents.
         unsafe {
             libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
@@ -218,7 +245,10 @@ fn become_subreaper_and_raise_nofile() {
         // become init's zombies.
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         // Two descriptors per module (pipe, log): raise the soft limit to the hard one.
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max.min(65536);
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
@@ -227,27 +257,53 @@ fn become_subreaper_and_raise_nofile() {
 }
 
 impl Supervisor {
-    pub fn new(cfg: Config, mode: Mode, builtins: &'static [&'static str]) -> Result<Supervisor, SupervisorError> {
+    pub fn new(
+        cfg: Config,
+        mode: Mode,
+        builtins: &'static [&'static str],
+    ) -> Result<Supervisor, SupervisorError> {
         let data_dir = cfg.runtime.data_dir.clone();
         let lock = lock_data_dir(&data_dir)?;
         leftovers::reap_previous(&data_dir);
         become_subreaper_and_raise_nofile();
-        let run = rundir::RunDir::create(&data_dir)
-            .map_err(|e| SupervisorError::Io(format!("cannot create run directory under {}: {e}", data_dir.display())))?;
+        let run = rundir::RunDir::create(&data_dir).map_err(|e| {
+            SupervisorError::Io(format!(
+                "cannot create run directory under {}: {e}",
+                data_dir.display()
+            ))
+        })?;
         enforce_budget(&cfg, &run.dir);
         let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
-        let boot = rundir::bootstrap_text(&run.id, &records::now_rfc3339(), &cfg.path, &cfg.hash, mode.as_str(), &names);
-        run.write_bootstrap(&boot).map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
+        let boot = rundir::bootstrap_text(
+            &run.id,
+            &records::now_rfc3339(),
+            &cfg.path,
+            &cfg.hash,
+            mode.as_str(),
+            &names,
+        );
+        run.write_bootstrap(&boot)
+            .map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
 
         let (tx, rx) = crossbeam_channel::unbounded();
         start_signal_thread(tx.clone())?;
         let sock = control::socket_path(&data_dir);
-        control::server::start(&sock, tx, Event::Control)
-            .map_err(|e| SupervisorError::Io(format!("cannot listen on control socket {}: {e}", sock.display())))?;
-        let hub = output::Hub::start().map_err(|e| SupervisorError::Io(format!("cannot start output capture: {e}")))?;
-        let self_exe = std::env::current_exe().map_err(|e| SupervisorError::Io(format!("cannot find own executable: {e}")))?;
+        control::server::start(&sock, tx, Event::Control).map_err(|e| {
+            SupervisorError::Io(format!(
+                "cannot listen on control socket {}: {e}",
+                sock.display()
+            ))
+        })?;
+        let hub = output::Hub::start()
+            .map_err(|e| SupervisorError::Io(format!("cannot start output capture: {e}")))?;
+        let self_exe = std::env::current_exe()
+            .map_err(|e| SupervisorError::Io(format!("cannot find own executable: {e}")))?;
 
-        let stagger = if mode == Mode::Continuous { cfg.watchdog.start_stagger_s.max(0.0) } else { 0.0 };
+        let stagger = if mode == Mode::Continuous {
+            cfg.watchdog.start_stagger_s.max(0.0)
+        } else {
+            0.0
+        };
         let slots = cfg
             .modules
             .iter()
@@ -353,17 +409,31 @@ impl Supervisor {
         }
         if self.mode == Mode::Once
             && all_down
-            && self.slots.iter().all(|s| s.start_at.is_none() && s.m.state == State::Stopped && s.m.stop_reason != Some(StopReason::NotStarted))
+            && self.slots.iter().all(|s| {
+                s.start_at.is_none()
+                    && s.m.state == State::Stopped
+                    && s.m.stop_reason != Some(StopReason::NotStarted)
+            })
         {
-            let ok = self.slots.iter().all(|s| s.m.stop_reason == Some(StopReason::CleanExit));
-            return Some(if ok { Outcome::OnceOk } else { Outcome::OnceFailed });
+            let ok = self
+                .slots
+                .iter()
+                .all(|s| s.m.stop_reason == Some(StopReason::CleanExit));
+            return Some(if ok {
+                Outcome::OnceOk
+            } else {
+                Outcome::OnceFailed
+            });
         }
         None
     }
 
     fn next_wakeup(&self, now: Mono) -> Mono {
         let mut t = now + Duration::from_secs(60);
-        t = t.min(self.next_status).min(self.next_state_write).min(self.next_budget);
+        t = t
+            .min(self.next_status)
+            .min(self.next_state_write)
+            .min(self.next_budget);
         if self.slots.iter().any(|s| s.m.alive) {
             t = t.min(self.next_hb_poll);
         }
@@ -402,7 +472,9 @@ impl Supervisor {
             }
             Event::Signal(libc::SIGHUP) => {
                 if let Err(e) = self.reload(now) {
-                    log::error!("reload refused, still running on the previous configuration:\n{e}");
+                    log::error!(
+                        "reload refused, still running on the previous configuration:\n{e}"
+                    );
                 }
             }
             Event::Signal(_) => {}
@@ -415,7 +487,10 @@ impl Supervisor {
     }
 
     fn shutdown(&mut self, now: Mono) {
-        log::info!("stopping: sending SIGTERM to every module (grace {:.1}s)", self.cfg.watchdog.stop_grace_s);
+        log::info!(
+            "stopping: sending SIGTERM to every module (grace {:.1}s)",
+            self.cfg.watchdog.stop_grace_s
+        );
         self.shutting_down = true;
         self.notifier.stopping();
         for i in 0..self.slots.len() {
@@ -465,8 +540,10 @@ impl Supervisor {
         self.hub.drain(&name, Duration::from_millis(200));
         self.slots[i].last_exit_at = Some(records::now_rfc3339());
         log::info!("module {name} exited: {}", policy::describe(exit));
-        self.run.history(json!({"at": records::now_rfc3339(), "module": name, "event": "exit",
-            "code": exit.code, "signal": exit.signal}));
+        self.run.history(
+            json!({"at": records::now_rfc3339(), "module": name, "event": "exit",
+            "code": exit.code, "signal": exit.signal}),
+        );
         self.input(i, Input::Exited(exit), now);
         self.save_groups();
         if self.slots[i].removing && !self.slots[i].m.alive {
@@ -497,18 +574,32 @@ impl Supervisor {
             }
             Action::Kill => {
                 if let Some(pid) = self.slots[i].pid {
-                    log::warn!("module {name} did not stop within {:.1}s: SIGKILL", self.cfg.watchdog.stop_grace_s);
+                    log::warn!(
+                        "module {name} did not stop within {:.1}s: SIGKILL",
+                        self.cfg.watchdog.stop_grace_s
+                    );
                     child::signal_group(pid, libc::SIGKILL);
                 }
             }
             Action::RecordCrash { reason } => self.record_crash(i, &reason),
             Action::Transition { from, to, reason } => {
                 self.dirty = true;
-                let level = if matches!(to, State::Crashed | State::LoopDetected) { log::Level::Warn } else { log::Level::Info };
-                log::log!(level, "module {name}: {} -> {} ({reason})", from.as_str(), to.as_str());
-                self.run.history(json!({"at": records::now_rfc3339(), "module": name, "event": "transition",
+                let level = if matches!(to, State::Crashed | State::LoopDetected) {
+                    log::Level::Warn
+                } else {
+                    log::Level::Info
+                };
+                log::log!(
+                    level,
+                    "module {name}: {} -> {} ({reason})",
+                    from.as_str(),
+                    to.as_str()
+                );
+                self.run.history(
+                    json!({"at": records::now_rfc3339(), "module": name, "event": "transition",
                     "from": from.as_str(), "to": to.as_str(), "reason": reason,
-                    "restarts": self.slots[i].m.restarts}));
+                    "restarts": self.slots[i].m.restarts}),
+                );
             }
         }
     }
@@ -520,10 +611,25 @@ impl Supervisor {
         let stale = reason.starts_with("stale heartbeat");
         let rec = CrashRecord {
             module: s.spec.name.clone(),
-            class: if stale { "StaleHeartbeat" } else if last.is_some_and(|e| e.exit.signal.is_some()) { "Signal" } else { "Exit" }.into(),
+            class: if stale {
+                "StaleHeartbeat"
+            } else if last.is_some_and(|e| e.exit.signal.is_some()) {
+                "Signal"
+            } else {
+                "Exit"
+            }
+            .into(),
             message: reason.to_string(),
-            exit_code: if stale { None } else { last.and_then(|e| e.exit.code) },
-            signal: if stale { None } else { last.and_then(|e| e.exit.signal) },
+            exit_code: if stale {
+                None
+            } else {
+                last.and_then(|e| e.exit.code)
+            },
+            signal: if stale {
+                None
+            } else {
+                last.and_then(|e| e.exit.signal)
+            },
             cycle: None,
             at: records::now_rfc3339(),
             pid: s.pid.map(|p| p as u32).unwrap_or(0),
@@ -541,23 +647,54 @@ impl Supervisor {
             ("AIVEX_MODULE".into(), spec.name.clone().into()),
             ("AIVEX_RUN_DIR".into(), self.run.dir.clone().into()),
             ("AIVEX_RUN_ID".into(), self.run.id.clone().into()),
-            ("AIVEX_DATA_DIR".into(), self.cfg.runtime.data_dir.clone().into()),
+            (
+                "AIVEX_DATA_DIR".into(),
+                self.cfg.runtime.data_dir.clone().into(),
+            ),
             ("AIVEX_CONFIG".into(), absolute(&self.cfg.path).into()),
             ("AIVEX_CONFIG_DIR".into(), absolute(&self.cfg.dir).into()),
             ("AIVEX_MODULE_DIR".into(), spec.dir.clone().into()),
-            ("AIVEX_HEARTBEAT_FILE".into(), self.run.heartbeat_file(&spec.name).into()),
+            (
+                "AIVEX_HEARTBEAT_FILE".into(),
+                self.run.heartbeat_file(&spec.name).into(),
+            ),
             (
                 "AIVEX_HEARTBEAT_TTL_S".into(),
-                limits.heartbeat_ttl.map_or(0.0, |d| d.as_secs_f64()).to_string().into(),
+                limits
+                    .heartbeat_ttl
+                    .map_or(0.0, |d| d.as_secs_f64())
+                    .to_string()
+                    .into(),
             ),
-            ("AIVEX_INTERVAL_S".into(), spec.interval_s.to_string().into()),
+            (
+                "AIVEX_INTERVAL_S".into(),
+                spec.interval_s.to_string().into(),
+            ),
             ("AIVEX_SETTINGS".into(), spec.settings.to_string().into()),
-            ("AIVEX_DATABASE_URL".into(), self.cfg.database.url.clone().into()),
-            ("AIVEX_SUPERVISOR_PID".into(), std::process::id().to_string().into()),
-            ("AIVEX_EXPORTS".into(), self.cfg.runtime.exports.to_string().into()),
-            ("AIVEX_REQUIRED_ENV".into(), spec.required_env.join(",").into()),
-            ("AIVEX_STOP_GRACE_S".into(), self.cfg.watchdog.stop_grace_s.to_string().into()),
-            ("AIVEX_CRASH_KEEP".into(), self.cfg.runtime.crash_keep.to_string().into()),
+            (
+                "AIVEX_DATABASE_URL".into(),
+                self.cfg.database.url.clone().into(),
+            ),
+            (
+                "AIVEX_SUPERVISOR_PID".into(),
+                std::process::id().to_string().into(),
+            ),
+            (
+                "AIVEX_EXPORTS".into(),
+                self.cfg.runtime.exports.to_string().into(),
+            ),
+            (
+                "AIVEX_REQUIRED_ENV".into(),
+                spec.required_env.join(",").into(),
+            ),
+            (
+                "AIVEX_STOP_GRACE_S".into(),
+                self.cfg.watchdog.stop_grace_s.to_string().into(),
+            ),
+            (
+                "AIVEX_CRASH_KEEP".into(),
+                self.cfg.runtime.crash_keep.to_string().into(),
+            ),
         ];
         if let Some(t) = spec.sandbox.cycle_timeout_s {
             vars.push(("AIVEX_CYCLE_TIMEOUT_S".into(), t.to_string().into()));
@@ -565,7 +702,10 @@ impl Supervisor {
         if self.mode == Mode::Once {
             vars.push(("AIVEX_ONCE".into(), "1".into()));
         }
-        if self.mode == Mode::Dev && std::env::var_os("AIVEX_LOG").is_none() && std::env::var_os("RUST_LOG").is_none() {
+        if self.mode == Mode::Dev
+            && std::env::var_os("AIVEX_LOG").is_none()
+            && std::env::var_os("RUST_LOG").is_none()
+        {
             vars.push(("AIVEX_LOG".into(), "debug".into()));
         }
         child::ChildEnv { vars }
@@ -577,14 +717,25 @@ impl Supervisor {
             self.slots[i].spec = next;
         }
         let spec = self.slots[i].spec.clone();
-        let missing: Vec<&str> = spec.required_env.iter().filter(|v| std::env::var_os(v).is_none()).map(String::as_str).collect();
+        let missing: Vec<&str> = spec
+            .required_env
+            .iter()
+            .filter(|v| std::env::var_os(v).is_none())
+            .map(String::as_str)
+            .collect();
         let result = if !missing.is_empty() {
             Err(child::SpawnError {
                 config: true,
-                message: format!("missing required environment variable(s): {}", missing.join(", ")),
+                message: format!(
+                    "missing required environment variable(s): {}",
+                    missing.join(", ")
+                ),
             })
         } else if spec.sandbox.mode == config::SandboxMode::Docker {
-            child::docker_reachable().map_err(|m| child::SpawnError { config: true, message: m })
+            child::docker_reachable().map_err(|m| child::SpawnError {
+                config: true,
+                message: m,
+            })
         } else {
             Ok(())
         }
@@ -593,8 +744,16 @@ impl Supervisor {
             let log = self.run.log_file(&spec.name);
             let pipe = self
                 .hub
-                .pipe_for(&spec.name, log, self.cfg.runtime.log_max_bytes, self.cfg.runtime.log_keep)
-                .map_err(|e| child::SpawnError { config: false, message: format!("cannot create output pipe: {e}") })?;
+                .pipe_for(
+                    &spec.name,
+                    log,
+                    self.cfg.runtime.log_max_bytes,
+                    self.cfg.runtime.log_keep,
+                )
+                .map_err(|e| child::SpawnError {
+                    config: false,
+                    message: format!("cannot create output pipe: {e}"),
+                })?;
             if spec.sandbox.mode == config::SandboxMode::None {
                 if let Run::Command(_) = spec.run {
                     warn_unsandboxed_once(&spec.name);
@@ -616,7 +775,14 @@ impl Supervisor {
             }
             Err(e) => {
                 log::error!("module {}: {}", spec.name, e.message);
-                self.input(i, Input::SpawnFailed { config: e.config, message: e.message }, now);
+                self.input(
+                    i,
+                    Input::SpawnFailed {
+                        config: e.config,
+                        message: e.message,
+                    },
+                    now,
+                );
             }
         }
     }
@@ -625,7 +791,13 @@ impl Supervisor {
         let groups: Vec<leftovers::Group> = self
             .slots
             .iter()
-            .filter_map(|s| Some(leftovers::Group { module: s.spec.name.clone(), pgid: s.pid?, starttime: s.starttime }))
+            .filter_map(|s| {
+                Some(leftovers::Group {
+                    module: s.spec.name.clone(),
+                    pgid: s.pid?,
+                    starttime: s.starttime,
+                })
+            })
             .collect();
         leftovers::save(&self.cfg.runtime.data_dir, &groups);
     }
@@ -665,7 +837,8 @@ impl Supervisor {
             let line = self.status_line();
             println!("{line}");
             self.notifier.status(&line);
-            self.next_status = now + Duration::from_secs_f64(self.cfg.watchdog.status_interval_s.max(0.1));
+            self.next_status =
+                now + Duration::from_secs_f64(self.cfg.watchdog.status_interval_s.max(0.1));
         }
         if now >= self.next_budget {
             enforce_budget(&self.cfg, &self.run.dir);
@@ -684,7 +857,12 @@ impl Supervisor {
     }
 
     fn hb_poll_interval(&self) -> Duration {
-        let min_ttl = self.slots.iter().filter_map(|s| s.limits.heartbeat_ttl).min().unwrap_or(Duration::from_secs(120));
+        let min_ttl = self
+            .slots
+            .iter()
+            .filter_map(|s| s.limits.heartbeat_ttl)
+            .min()
+            .unwrap_or(Duration::from_secs(120));
         (min_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(2))
     }
 
@@ -761,7 +939,10 @@ impl Supervisor {
         let by_name = |me: &Self, m: &str| -> Result<usize, Value> {
             me.find(m).ok_or_else(|| {
                 let known: Vec<&str> = me.slots.iter().map(|s| s.spec.name.as_str()).collect();
-                err(format!("unknown module {m:?} (modules: {})", known.join(", ")))
+                err(format!(
+                    "unknown module {m:?} (modules: {})",
+                    known.join(", ")
+                ))
             })
         };
         let result = match req {
@@ -769,7 +950,9 @@ impl Supervisor {
             Request::Reload => {
                 return match self.reload(now) {
                     Ok(summary) => ok(json!({ "reload": summary })),
-                    Err(e) => err(format!("reload refused, still running on the previous configuration: {e}")),
+                    Err(e) => err(format!(
+                        "reload refused, still running on the previous configuration: {e}"
+                    )),
                 }
             }
             Request::Start { module } => by_name(self, &module).map(|i| {
@@ -780,7 +963,9 @@ impl Supervisor {
                 self.slots[i].start_at = None;
                 (i, Input::Stop, "stop")
             }),
-            Request::Restart { module } => by_name(self, &module).map(|i| (i, Input::Restart, "restart")),
+            Request::Restart { module } => {
+                by_name(self, &module).map(|i| (i, Input::Restart, "restart"))
+            }
             Request::Reset { module } => by_name(self, &module).map(|i| (i, Input::Reset, "reset")),
         };
         match result {
@@ -800,7 +985,8 @@ impl Supervisor {
     /// stops removed ones. On an invalid config nothing changes.
     fn reload(&mut self, now: Mono) -> Result<Value, String> {
         self.notifier.reloading();
-        let loaded = config::load(&self.cfg.path, self.builtins, &|k| std::env::var(k).ok()).map_err(|e| e.to_string());
+        let loaded = config::load(&self.cfg.path, self.builtins, &|k| std::env::var(k).ok())
+            .map_err(|e| e.to_string());
         let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
@@ -829,7 +1015,8 @@ impl Supervisor {
                 }
                 Some(spec) if spec.fingerprint() != self.slots[i].spec.fingerprint() => {
                     changed.push(name);
-                    let operator_stopped = self.slots[i].m.stop_reason == Some(StopReason::StoppedByOperator);
+                    let operator_stopped =
+                        self.slots[i].m.stop_reason == Some(StopReason::StoppedByOperator);
                     if self.slots[i].m.alive {
                         self.slots[i].next_spec = Some(spec);
                         self.input(i, Input::Restart, now);
@@ -847,7 +1034,8 @@ impl Supervisor {
                 }
             }
         }
-        self.slots.retain(|s| !(s.removing && !s.m.alive && s.pid.is_none()));
+        self.slots
+            .retain(|s| !(s.removing && !s.m.alive && s.pid.is_none()));
         for spec in self.cfg.modules.clone() {
             if self.find(&spec.name).is_none() {
                 added.push(spec.name.clone());
@@ -870,7 +1058,8 @@ impl Supervisor {
         self.dirty = true;
         let summary = json!({"changed": changed, "added": added, "removed": removed, "config_hash": self.cfg.hash});
         log::info!("reloaded configuration: {summary}");
-        self.run.history(json!({"at": records::now_rfc3339(), "event": "reload", "summary": summary}));
+        self.run
+            .history(json!({"at": records::now_rfc3339(), "event": "reload", "summary": summary}));
         self.notifier.ready();
         Ok(summary)
     }

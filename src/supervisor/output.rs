@@ -24,9 +24,22 @@ pub struct RotatingLog {
 
 impl RotatingLog {
     pub fn open(path: PathBuf, max_bytes: u64, keep: u32) -> RotatingLog {
-        let file = OpenOptions::new().create(true).append(true).open(&path).ok();
-        let size = file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
-        RotatingLog { path, file, size, max_bytes: max_bytes.max(1024), keep }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .ok();
+        let size = file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        RotatingLog {
+            path,
+            file,
+            size,
+            max_bytes: max_bytes.max(1024),
+            keep,
+        }
     }
 
     pub fn write(&mut self, mut buf: &[u8]) {
@@ -55,7 +68,11 @@ impl RotatingLog {
             }
             let _ = std::fs::rename(&self.path, numbered(&self.path, 1));
         }
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path).ok();
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .ok();
         self.size = 0;
     }
 }
@@ -69,7 +86,9 @@ pub fn numbered(path: &Path, i: u32) -> PathBuf {
 /// The last `n` lines (at most `max_bytes` of them) of a log file, for crash records.
 pub fn tail(path: &Path, n: usize, max_bytes: u64) -> Vec<String> {
     use std::io::{Seek, SeekFrom};
-    let Ok(mut f) = File::open(path) else { return vec![] };
+    let Ok(mut f) = File::open(path) else {
+        return vec![];
+    };
     let len = f.metadata().map_or(0, |m| m.len());
     let start = len.saturating_sub(max_bytes);
     if f.seek(SeekFrom::Start(start)).is_err() {
@@ -87,8 +106,17 @@ pub fn tail(path: &Path, n: usize, max_bytes: u64) -> Vec<String> {
 }
 
 enum Msg {
-    Add { module: String, fd: OwnedFd, log: PathBuf, max_bytes: u64, keep: u32 },
-    Drain { module: String, done: Sender<()> },
+    Add {
+        module: String,
+        fd: OwnedFd,
+        log: PathBuf,
+        max_bytes: u64,
+        keep: u32,
+    },
+    Drain {
+        module: String,
+        done: Sender<()>,
+    },
 }
 
 /// Handle to the output thread.
@@ -104,14 +132,29 @@ impl Hub {
         std::thread::Builder::new()
             .name("output".into())
             .spawn(move || run(rx, wake_r))?;
-        Ok(Hub { tx, wake: File::from(wake_w) })
+        Ok(Hub {
+            tx,
+            wake: File::from(wake_w),
+        })
     }
 
     /// Creates a capture pipe for a module process and returns the write end for its
     /// stdout/stderr. The read end is polled by the output thread from now on.
-    pub fn pipe_for(&mut self, module: &str, log: PathBuf, max_bytes: u64, keep: u32) -> io::Result<OwnedFd> {
+    pub fn pipe_for(
+        &mut self,
+        module: &str,
+        log: PathBuf,
+        max_bytes: u64,
+        keep: u32,
+    ) -> io::Result<OwnedFd> {
         let (r, w) = pipe(false)?;
-        let _ = self.tx.send(Msg::Add { module: module.into(), fd: r, log, max_bytes, keep });
+        let _ = self.tx.send(Msg::Add {
+            module: module.into(),
+            fd: r,
+            log,
+            max_bytes,
+            keep,
+        });
         self.poke();
         Ok(w)
     }
@@ -119,7 +162,10 @@ impl Hub {
     /// Waits (up to `timeout`) until everything a module wrote so far is in its log file.
     pub fn drain(&mut self, module: &str, timeout: Duration) {
         let (done, wait) = crossbeam_channel::bounded(1);
-        let _ = self.tx.send(Msg::Drain { module: module.into(), done });
+        let _ = self.tx.send(Msg::Drain {
+            module: module.into(),
+            done,
+        });
         self.poke();
         let _ = wait.recv_timeout(timeout);
     }
@@ -165,9 +211,17 @@ fn run(rx: Receiver<Msg>, wake: OwnedFd) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(sources.len() + 1);
-        pfds.push(libc::pollfd { fd: wake.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        pfds.push(libc::pollfd {
+            fd: wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
         for s in &sources {
-            pfds.push(libc::pollfd { fd: s.file.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            pfds.push(libc::pollfd {
+                fd: s.file.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         // SAFETY: pfds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
@@ -195,9 +249,19 @@ fn run(rx: Receiver<Msg>, wake: OwnedFd) {
             while matches!(wake.read(&mut sink), Ok(n) if n > 0) {}
             loop {
                 match rx.try_recv() {
-                    Ok(Msg::Add { module, fd, log, max_bytes, keep }) => {
-                        logs.entry(module.clone()).or_insert_with(|| RotatingLog::open(log, max_bytes, keep));
-                        sources.push(Source { module, file: File::from(fd) });
+                    Ok(Msg::Add {
+                        module,
+                        fd,
+                        log,
+                        max_bytes,
+                        keep,
+                    }) => {
+                        logs.entry(module.clone())
+                            .or_insert_with(|| RotatingLog::open(log, max_bytes, keep));
+                        sources.push(Source {
+                            module,
+                            file: File::from(fd),
+                        });
                     }
                     Ok(Msg::Drain { module, done }) => {
                         for s in sources.iter_mut().filter(|s| s.module == module) {

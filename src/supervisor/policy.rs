@@ -104,10 +104,16 @@ pub struct Exit {
 
 impl Exit {
     pub fn code(c: i32) -> Exit {
-        Exit { code: Some(c), signal: None }
+        Exit {
+            code: Some(c),
+            signal: None,
+        }
     }
     pub fn signal(s: i32) -> Exit {
-        Exit { code: None, signal: Some(s) }
+        Exit {
+            code: None,
+            signal: Some(s),
+        }
     }
 }
 
@@ -144,7 +150,13 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(w: &WatchdogConfig, ttl_override: Option<f64>, no_restart: &[i32], restart_on_fatal: bool, once: bool) -> Limits {
+    pub fn new(
+        w: &WatchdogConfig,
+        ttl_override: Option<f64>,
+        no_restart: &[i32],
+        restart_on_fatal: bool,
+        once: bool,
+    ) -> Limits {
         let ttl = ttl_override.unwrap_or(w.heartbeat_ttl_s);
         Limits {
             max_restarts: w.max_restarts,
@@ -192,7 +204,9 @@ pub fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
 /// the crash-loop rule could never fire (a load-time warning).
 pub fn crash_loop_reachable(w: &WatchdogConfig) -> bool {
     let (base, cap) = (secs(w.backoff_base_s), secs(w.backoff_cap_s));
-    let span: f64 = (1..w.crash_loop_count.max(1)).map(|k| backoff(base, cap, k).as_secs_f64()).sum();
+    let span: f64 = (1..w.crash_loop_count.max(1))
+        .map(|k| backoff(base, cap, k).as_secs_f64())
+        .sum();
     span <= w.crash_loop_window_s
 }
 
@@ -283,7 +297,10 @@ pub enum Input {
     Spawned,
     /// The shell could not start it; `config` when the cause is configuration (missing
     /// required environment, a sandbox the host cannot provide).
-    SpawnFailed { config: bool, message: String },
+    SpawnFailed {
+        config: bool,
+        message: String,
+    },
     Exited(Exit),
     /// The heartbeat file changed.
     Heartbeat,
@@ -305,9 +322,15 @@ pub enum Action {
     /// SIGKILL to the module's process group.
     Kill,
     /// Write a supervisor crash record with this reason.
-    RecordCrash { reason: String },
+    RecordCrash {
+        reason: String,
+    },
     /// A state change, for the history file and the state file.
-    Transition { from: State, to: State, reason: String },
+    Transition {
+        from: State,
+        to: State,
+        reason: String,
+    },
 }
 
 /// Exits the supervisor writes a crash record for: deaths by signal and exit codes outside the
@@ -316,7 +339,15 @@ fn supervisor_records(exit: Exit) -> bool {
     use aivex_core::exit::*;
     match exit.code {
         None => true,
-        Some(c) => ![OK, RECOVERABLE, CONFIG, FATAL, EXTERNAL_SERVICE, CONFIG_SYSEXITS].contains(&c),
+        Some(c) => ![
+            OK,
+            RECOVERABLE,
+            CONFIG,
+            FATAL,
+            EXTERNAL_SERVICE,
+            CONFIG_SYSEXITS,
+        ]
+        .contains(&c),
     }
 }
 
@@ -325,9 +356,13 @@ pub fn describe(exit: Exit) -> String {
     match (exit.code, exit.signal) {
         (Some(c), _) => match c {
             0 => "exit 0 (clean)".into(),
-            aivex_core::exit::CONFIG | aivex_core::exit::CONFIG_SYSEXITS => format!("exit {c} (config error)"),
+            aivex_core::exit::CONFIG | aivex_core::exit::CONFIG_SYSEXITS => {
+                format!("exit {c} (config error)")
+            }
             aivex_core::exit::FATAL => format!("exit {c} (fatal error)"),
-            aivex_core::exit::EXTERNAL_SERVICE => format!("exit {c} (external service unavailable)"),
+            aivex_core::exit::EXTERNAL_SERVICE => {
+                format!("exit {c} (external service unavailable)")
+            }
             _ => format!("exit {c}"),
         },
         (None, Some(s)) => format!("killed by signal {s} ({})", signal_name(s)),
@@ -396,7 +431,11 @@ impl Module {
         let from = self.state;
         debug_assert!(legal(from, to), "illegal transition {from:?} -> {to:?}");
         self.state = to;
-        out.push(Action::Transition { from, to, reason: reason.into() });
+        out.push(Action::Transition {
+            from,
+            to,
+            reason: reason.into(),
+        });
     }
 
     fn stop_as(&mut self, reason: StopReason, out: &mut Vec<Action>) {
@@ -415,7 +454,11 @@ impl Module {
                 }
             }
             None => {
-                self.stopping = Some(Stopping { why, kill_at: now + l.stop_grace, killed: false });
+                self.stopping = Some(Stopping {
+                    why,
+                    kill_at: now + l.stop_grace,
+                    killed: false,
+                });
                 out.push(Action::Term);
             }
         }
@@ -466,9 +509,20 @@ impl Module {
                 self.transition(State::Running, "started", &mut out);
             }
             Input::SpawnFailed { config, message } => {
-                self.last_exit = Some(LastExit { exit: Exit { code: None, signal: None }, reason: message.clone(), at: now });
+                self.last_exit = Some(LastExit {
+                    exit: Exit {
+                        code: None,
+                        signal: None,
+                    },
+                    reason: message.clone(),
+                    at: now,
+                });
                 if config || l.once {
-                    let reason = if config { StopReason::ConfigError } else { StopReason::Failed };
+                    let reason = if config {
+                        StopReason::ConfigError
+                    } else {
+                        StopReason::Failed
+                    };
                     self.stop_as(reason, &mut out);
                 } else {
                     self.fail(message, now, l, &mut out);
@@ -478,12 +532,18 @@ impl Module {
                 self.alive = false;
                 let stopping = self.stopping.take();
                 let reason = describe(exit);
-                self.last_exit = Some(LastExit { exit, reason: reason.clone(), at: now });
+                self.last_exit = Some(LastExit {
+                    exit,
+                    reason: reason.clone(),
+                    at: now,
+                });
                 if self.consecutive_failures > 0 && self.ran_healthy(now, l) {
                     self.consecutive_failures = 0;
                 }
                 match stopping.map(|s| s.why) {
-                    Some(StopWhy::Operator) => self.stop_as(StopReason::StoppedByOperator, &mut out),
+                    Some(StopWhy::Operator) => {
+                        self.stop_as(StopReason::StoppedByOperator, &mut out)
+                    }
                     Some(StopWhy::Shutdown) => self.stop_as(StopReason::Shutdown, &mut out),
                     Some(StopWhy::Restart) => {
                         self.transition(State::Restarting, "restart requested", &mut out);
@@ -507,7 +567,9 @@ impl Module {
             Input::Stop => {
                 if self.alive {
                     self.begin_stop(StopWhy::Operator, now, l, &mut out);
-                } else if self.state != State::Stopped || self.stop_reason == Some(StopReason::NotStarted) {
+                } else if self.state != State::Stopped
+                    || self.stop_reason == Some(StopReason::NotStarted)
+                {
                     self.stop_as(StopReason::StoppedByOperator, &mut out);
                 }
             }
@@ -521,7 +583,12 @@ impl Module {
             }
             Input::Reset => {
                 self.rearm();
-                if !self.alive && matches!(self.state, State::LoopDetected | State::Stopped | State::Restarting) {
+                if !self.alive
+                    && matches!(
+                        self.state,
+                        State::LoopDetected | State::Stopped | State::Restarting
+                    )
+                {
                     self.spawn(&mut out);
                 }
             }
@@ -538,7 +605,8 @@ impl Module {
     }
 
     fn ran_healthy(&self, now: Mono, l: &Limits) -> bool {
-        self.started_at.is_some_and(|s| now.saturating_sub(s) >= l.healthy_after)
+        self.started_at
+            .is_some_and(|s| now.saturating_sub(s) >= l.healthy_after)
     }
 
     fn tick(&mut self, now: Mono, l: &Limits, out: &mut Vec<Action>) {
@@ -587,7 +655,14 @@ impl Module {
         }
     }
 
-    fn on_exit(&mut self, exit: Exit, reason: String, now: Mono, l: &Limits, out: &mut Vec<Action>) {
+    fn on_exit(
+        &mut self,
+        exit: Exit,
+        reason: String,
+        now: Mono,
+        l: &Limits,
+        out: &mut Vec<Action>,
+    ) {
         let class = l.classify(exit);
         if l.once {
             let r = match class {
@@ -596,7 +671,9 @@ impl Module {
                 ExitClass::Fatal => StopReason::Fatal,
                 ExitClass::Crash | ExitClass::Transient => {
                     if supervisor_records(exit) {
-                        out.push(Action::RecordCrash { reason: reason.clone() });
+                        out.push(Action::RecordCrash {
+                            reason: reason.clone(),
+                        });
                     }
                     StopReason::Failed
                 }
@@ -617,7 +694,9 @@ impl Module {
             }
             ExitClass::Crash => {
                 if supervisor_records(exit) {
-                    out.push(Action::RecordCrash { reason: reason.clone() });
+                    out.push(Action::RecordCrash {
+                        reason: reason.clone(),
+                    });
                 }
                 self.fail(reason, now, l, out)
             }
@@ -636,7 +715,11 @@ impl Module {
             self.retry_at = None;
             self.transition(
                 State::LoopDetected,
-                format!("{} failures within {:.0}s", self.crashes.len(), l.crash_loop_window.as_secs_f64()),
+                format!(
+                    "{} failures within {:.0}s",
+                    self.crashes.len(),
+                    l.crash_loop_window.as_secs_f64()
+                ),
                 out,
             );
         } else if self.failure_restarts >= l.max_restarts {
@@ -645,7 +728,11 @@ impl Module {
             let delay = backoff(l.backoff_base, l.backoff_cap, self.consecutive_failures);
             self.retry_at = Some(now + delay);
             self.pending = Pending::Failure;
-            self.transition(State::Restarting, format!("retry in {:.1}s", delay.as_secs_f64()), out);
+            self.transition(
+                State::Restarting,
+                format!("retry in {:.1}s", delay.as_secs_f64()),
+                out,
+            );
         }
     }
 }

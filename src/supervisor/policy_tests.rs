@@ -1,5 +1,8 @@
 //! Table tests of the supervision policy on a simulated monotonic clock.
 
+// Each test states the few knobs it changes from the defaults, one per line.
+#![allow(clippy::field_reassign_with_default)]
+
 use super::*;
 
 fn s(x: f64) -> Mono {
@@ -26,20 +29,51 @@ fn has(actions: &[Action], want: &Action) -> bool {
 #[test]
 fn exit_code_table() {
     // (exit, restart_on_fatal, state after, stop reason, restart scheduled after)
-    let rows: &[(Exit, bool, State, Option<StopReason>, Option<f64>)] = &[
-        (Exit::code(0), false, State::Stopped, Some(StopReason::CleanExit), None),
+    type Row = (Exit, bool, State, Option<StopReason>, Option<f64>);
+    let rows: &[Row] = &[
+        (
+            Exit::code(0),
+            false,
+            State::Stopped,
+            Some(StopReason::CleanExit),
+            None,
+        ),
         (Exit::code(1), false, State::Restarting, None, Some(10.0)),
         (Exit::signal(9), false, State::Restarting, None, Some(10.0)),
         (Exit::signal(11), false, State::Restarting, None, Some(10.0)),
         (Exit::code(75), false, State::Restarting, None, Some(5.0)),
-        (Exit::code(2), false, State::Stopped, Some(StopReason::ConfigError), None),
-        (Exit::code(78), false, State::Stopped, Some(StopReason::ConfigError), None),
-        (Exit::code(3), false, State::Stopped, Some(StopReason::Fatal), None),
+        (
+            Exit::code(2),
+            false,
+            State::Stopped,
+            Some(StopReason::ConfigError),
+            None,
+        ),
+        (
+            Exit::code(78),
+            false,
+            State::Stopped,
+            Some(StopReason::ConfigError),
+            None,
+        ),
+        (
+            Exit::code(3),
+            false,
+            State::Stopped,
+            Some(StopReason::Fatal),
+            None,
+        ),
         (Exit::code(3), true, State::Restarting, None, Some(10.0)),
         (Exit::code(42), false, State::Restarting, None, Some(10.0)),
     ];
     for &(exit, fatal_restarts, state, reason, retry) in rows {
-        let l = Limits::new(&WatchdogConfig::default(), None, &[2, 78], fatal_restarts, false);
+        let l = Limits::new(
+            &WatchdogConfig::default(),
+            None,
+            &[2, 78],
+            fatal_restarts,
+            false,
+        );
         let mut m = running(&l, 0.0);
         m.step(Input::Exited(exit), s(1.0), &l);
         assert_eq!(m.state, state, "{exit:?}");
@@ -61,7 +95,10 @@ fn custom_no_restart_codes() {
 fn backoff_sequence_and_cap() {
     let (b, c) = (s(5.0), s(300.0));
     let got: Vec<f64> = (0..9).map(|n| backoff(b, c, n).as_secs_f64()).collect();
-    assert_eq!(got, [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]);
+    assert_eq!(
+        got,
+        [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+    );
     assert_eq!(backoff(s(0.0), c, 5), s(0.0));
     assert_eq!(backoff(b, c, 1000), c);
 }
@@ -71,11 +108,21 @@ fn restarts_after_backoff_and_counts() {
     let l = limits();
     let mut m = running(&l, 0.0);
     let a = m.step(Input::Exited(Exit::code(1)), s(1.0), &l);
-    assert!(has(&a, &Action::Transition { from: State::Running, to: State::Crashed, reason: "exit 1".into() }));
+    assert!(has(
+        &a,
+        &Action::Transition {
+            from: State::Running,
+            to: State::Crashed,
+            reason: "exit 1".into()
+        }
+    ));
     assert_eq!(m.step(Input::Tick, s(10.9), &l), vec![]);
     assert_eq!(m.step(Input::Tick, s(11.0), &l), vec![Action::Spawn]);
     m.step(Input::Spawned, s(11.0), &l);
-    assert_eq!((m.state, m.restarts, m.consecutive_failures), (State::Running, 1, 1));
+    assert_eq!(
+        (m.state, m.restarts, m.consecutive_failures),
+        (State::Running, 1, 1)
+    );
     // The second failure doubles the delay.
     m.step(Input::Exited(Exit::code(1)), s(12.0), &l);
     assert_eq!(m.retry_at, Some(s(32.0)));
@@ -153,7 +200,10 @@ fn loop_detected_waits_for_reset() {
     assert_eq!(m.step(Input::Tick, s(10_000.0), &l), vec![]);
     assert_eq!(m.step(Input::Reset, s(10_001.0), &l), vec![Action::Spawn]);
     m.step(Input::Spawned, s(10_001.0), &l);
-    assert_eq!((m.state, m.restarts, m.consecutive_failures, m.crashes.len()), (State::Running, 0, 0, 0));
+    assert_eq!(
+        (m.state, m.restarts, m.consecutive_failures, m.crashes.len()),
+        (State::Running, 0, 0, 0)
+    );
 }
 
 #[test]
@@ -172,7 +222,10 @@ fn max_restarts_stops_for_good() {
             m.step(Input::Spawned, s(t + 1.0), &l);
         }
     }
-    assert_eq!((m.state, m.stop_reason, m.restarts), (State::Stopped, Some(StopReason::MaxRestarts), 2));
+    assert_eq!(
+        (m.state, m.stop_reason, m.restarts),
+        (State::Stopped, Some(StopReason::MaxRestarts), 2)
+    );
     assert_eq!(m.step(Input::Tick, s(1000.0), &l), vec![]);
     assert_eq!(m.step(Input::Reset, s(1000.0), &l), vec![Action::Spawn]);
 }
@@ -193,7 +246,10 @@ fn transient_exits_never_trip_loop_or_max_restarts() {
         m.step(Input::Tick, s(t), &l);
         m.step(Input::Spawned, s(t), &l);
     }
-    assert_eq!((m.restarts, m.failure_restarts, m.crashes.len()), (20, 0, 0));
+    assert_eq!(
+        (m.restarts, m.failure_restarts, m.crashes.len()),
+        (20, 0, 0)
+    );
 }
 
 #[test]
@@ -207,13 +263,21 @@ fn stale_heartbeat_is_killed_and_restarted() {
     assert_eq!(m.next_deadline(&l), Some(s(15.0)));
     assert_eq!(m.step(Input::Tick, s(14.9), &l), vec![]);
     let a = m.step(Input::Tick, s(15.0), &l);
-    assert!(matches!(&a[0], Action::RecordCrash { reason } if reason.contains("stale heartbeat")), "{a:?}");
+    assert!(
+        matches!(&a[0], Action::RecordCrash { reason } if reason.contains("stale heartbeat")),
+        "{a:?}"
+    );
     assert_eq!(a[1], Action::Term);
     assert_eq!(m.step(Input::Tick, s(16.0), &l), vec![]);
     assert_eq!(m.step(Input::Tick, s(17.0), &l), vec![Action::Kill]);
     m.step(Input::Exited(Exit::signal(9)), s(17.1), &l);
     assert_eq!(m.state, State::Restarting);
-    assert!(m.last_exit.as_ref().unwrap().reason.starts_with("stale heartbeat"));
+    assert!(m
+        .last_exit
+        .as_ref()
+        .unwrap()
+        .reason
+        .starts_with("stale heartbeat"));
     assert_eq!(m.consecutive_failures, 1);
 }
 
@@ -251,7 +315,10 @@ fn operator_stop_escalates_to_kill() {
     assert_eq!(m.step(Input::Tick, s(10.9), &l), vec![]);
     assert_eq!(m.step(Input::Tick, s(11.0), &l), vec![Action::Kill]);
     m.step(Input::Exited(Exit::signal(9)), s(11.0), &l);
-    assert_eq!((m.state, m.stop_reason), (State::Stopped, Some(StopReason::StoppedByOperator)));
+    assert_eq!(
+        (m.state, m.stop_reason),
+        (State::Stopped, Some(StopReason::StoppedByOperator))
+    );
     assert_eq!(m.consecutive_failures, 0);
     assert_eq!(m.step(Input::Start, s(20.0), &l), vec![Action::Spawn]);
 }
@@ -264,7 +331,10 @@ fn operator_restart_is_immediate_and_not_counted() {
     let a = m.step(Input::Exited(Exit::signal(15)), s(1.5), &l);
     assert_eq!(a.last(), Some(&Action::Spawn));
     m.step(Input::Spawned, s(1.5), &l);
-    assert_eq!((m.state, m.restarts, m.consecutive_failures), (State::Running, 0, 0));
+    assert_eq!(
+        (m.state, m.restarts, m.consecutive_failures),
+        (State::Running, 0, 0)
+    );
 }
 
 #[test]
@@ -295,7 +365,11 @@ fn once_mode_never_restarts() {
     for (exit, reason) in rows {
         let mut m = running(&l, 0.0);
         m.step(Input::Exited(exit), s(1.0), &l);
-        assert_eq!((m.state, m.stop_reason), (State::Stopped, Some(reason)), "{exit:?}");
+        assert_eq!(
+            (m.state, m.stop_reason),
+            (State::Stopped, Some(reason)),
+            "{exit:?}"
+        );
     }
 }
 
@@ -304,11 +378,25 @@ fn spawn_failures() {
     let l = limits();
     let mut m = Module::default();
     m.step(Input::Start, s(0.0), &l);
-    m.step(Input::SpawnFailed { config: true, message: "missing AIVEX_X".into() }, s(0.0), &l);
+    m.step(
+        Input::SpawnFailed {
+            config: true,
+            message: "missing AIVEX_X".into(),
+        },
+        s(0.0),
+        &l,
+    );
     assert_eq!(m.stop_reason, Some(StopReason::ConfigError));
     let mut m = Module::default();
     m.step(Input::Start, s(0.0), &l);
-    m.step(Input::SpawnFailed { config: false, message: "ENOENT".into() }, s(0.0), &l);
+    m.step(
+        Input::SpawnFailed {
+            config: false,
+            message: "ENOENT".into(),
+        },
+        s(0.0),
+        &l,
+    );
     assert_eq!(m.state, State::Restarting);
 }
 
@@ -316,7 +404,10 @@ fn spawn_failures() {
 fn crash_loop_reachability() {
     let w = WatchdogConfig::default(); // 10+20+40+80 = 150 <= 300
     assert!(crash_loop_reachable(&w));
-    let w = WatchdogConfig { backoff_base_s: 60.0, ..WatchdogConfig::default() };
+    let w = WatchdogConfig {
+        backoff_base_s: 60.0,
+        ..WatchdogConfig::default()
+    };
     assert!(!crash_loop_reachable(&w));
 }
 

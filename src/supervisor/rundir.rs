@@ -16,7 +16,11 @@ pub struct RunDir {
 impl RunDir {
     /// Creates `data_dir/runs/<id>/` with its subdirectories and points `runs/current` at it.
     pub fn create(data_dir: &Path) -> std::io::Result<RunDir> {
-        let id = format!("{}-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"), std::process::id());
+        let id = format!(
+            "{}-{}",
+            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+            std::process::id()
+        );
         let runs = data_dir.join("runs");
         let dir = runs.join(&id);
         for sub in ["state", "errors/crashes", "logs", "heartbeats", "exports"] {
@@ -27,7 +31,11 @@ impl RunDir {
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&id, &tmp)?;
         std::fs::rename(&tmp, runs.join("current"))?;
-        let history = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("history.jsonl")).ok();
+        let history = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("history.jsonl"))
+            .ok();
         Ok(RunDir { id, dir, history })
     }
 
@@ -45,7 +53,10 @@ impl RunDir {
 
     /// Writes the runtime state atomically (temp file + rename in the same directory).
     pub fn write_state(&self, state: &serde_json::Value) -> std::io::Result<()> {
-        write_atomic(&self.state_file(), &serde_json::to_vec_pretty(state).unwrap_or_default())
+        write_atomic(
+            &self.state_file(),
+            &serde_json::to_vec_pretty(state).unwrap_or_default(),
+        )
     }
 
     /// Appends one event to `history.jsonl`.
@@ -63,7 +74,10 @@ impl RunDir {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
@@ -78,7 +92,11 @@ pub fn bootstrap_text(
     mode: &str,
     modules: &[String],
 ) -> String {
-    let list = modules.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n");
+    let list = modules
+        .iter()
+        .map(|m| format!("  - {m}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     format!(
         "---\nrun_id: {run_id}\nstarted_at: {started_at}\nversion: {}\npid: {}\nmode: {mode}\n\
          config_path: {}\nconfig_hash: {config_hash}\nmodules:\n{list}\n---\n\n\

@@ -51,7 +51,12 @@ pub fn module_json(v: &View, now: Mono) -> Value {
 pub fn status_line(views: &[View]) -> String {
     let mut s = String::from("[AIVEX]");
     for v in views {
-        s.push_str(&format!(" {}={}({})", v.name, v.m.state.as_str(), v.m.restarts));
+        s.push_str(&format!(
+            " {}={}({})",
+            v.name,
+            v.m.state.as_str(),
+            v.m.restarts
+        ));
     }
     s
 }
@@ -72,10 +77,29 @@ mod tests {
         let mut b = a.clone();
         b.step(Input::Exited(Exit::code(1)), Duration::from_secs(1), &l);
         let views = [
-            View { name: "news", m: &a, pid: Some(10), kind: "builtin", heartbeat_ttl_s: Some(120.0), last_exit_at: None, started_at: None },
-            View { name: "chart", m: &b, pid: None, kind: "command", heartbeat_ttl_s: None, last_exit_at: Some("t"), started_at: None },
+            View {
+                name: "news",
+                m: &a,
+                pid: Some(10),
+                kind: "builtin",
+                heartbeat_ttl_s: Some(120.0),
+                last_exit_at: None,
+                started_at: None,
+            },
+            View {
+                name: "chart",
+                m: &b,
+                pid: None,
+                kind: "command",
+                heartbeat_ttl_s: None,
+                last_exit_at: Some("t"),
+                started_at: None,
+            },
         ];
-        assert_eq!(status_line(&views), "[AIVEX] news=RUNNING(0) chart=RESTARTING(0)");
+        assert_eq!(
+            status_line(&views),
+            "[AIVEX] news=RUNNING(0) chart=RESTARTING(0)"
+        );
         let j = module_json(&views[1], Duration::from_secs(3));
         assert_eq!(j["state"], "RESTARTING");
         assert_eq!(j["next_restart_in_s"], 8.0);

@@ -7,7 +7,11 @@ use crate::config::{redact_url, Config};
 pub fn migrate(cfg: &Config) -> Result<i32, CliError> {
     let report = apply(&cfg.database.url).map_err(CliError::Failed)?;
     if report.applied.is_empty() {
-        println!("{}: schema is up to date (version {})", redact_url(&cfg.database.url), report.version);
+        println!(
+            "{}: schema is up to date (version {})",
+            redact_url(&cfg.database.url),
+            report.version
+        );
     } else {
         println!(
             "{}: applied migration(s) {:?}; schema is now at version {}",
@@ -23,11 +27,18 @@ pub fn migrate(cfg: &Config) -> Result<i32, CliError> {
 pub fn apply(url: &str) -> Result<aivex_store::MigrateReport, String> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if let Some(parent) = std::path::Path::new(path).parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create the directory of the SQLite store {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                format!(
+                    "cannot create the directory of the SQLite store {}: {e}",
+                    parent.display()
+                )
+            })?;
         }
     }
     let shown = crate::config::redact_url(url);
-    let mut store = aivex_store::Store::open(url).map_err(|e| format!("cannot open the store {shown}: {e}"))?;
-    store.migrate().map_err(|e| format!("migration of {shown} failed: {e}"))
+    let mut store =
+        aivex_store::Store::open(url).map_err(|e| format!("cannot open the store {shown}: {e}"))?;
+    store
+        .migrate()
+        .map_err(|e| format!("migration of {shown} failed: {e}"))
 }

@@ -5,8 +5,14 @@ use crate::harness::*;
 #[test]
 fn invalid_config_exits_2_naming_file_and_line() {
     let env = Env::new("badcfg");
-    env.write("aivex.toml", "[watchdog]\nmax_restarts = 3\nbackoff_base_s = \"fast\"\n[runtime]\nenabled = []\n");
-    for args in [&["run", "--config", "aivex.toml"][..], &["check-config", "--config", "aivex.toml"]] {
+    env.write(
+        "aivex.toml",
+        "[watchdog]\nmax_restarts = 3\nbackoff_base_s = \"fast\"\n[runtime]\nenabled = []\n",
+    );
+    for args in [
+        &["run", "--config", "aivex.toml"][..],
+        &["check-config", "--config", "aivex.toml"],
+    ] {
         let out = env.run(args, secs(10.0));
         let (_, err) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
@@ -18,7 +24,10 @@ fn invalid_config_exits_2_naming_file_and_line() {
 fn invalid_manifest_names_its_file_and_line() {
     let env = Env::new("badmanifest");
     env.config("[runtime]\nenabled = [\"m\"]\n");
-    env.module("m", "command = [\"true\"]\ninterval_s = 1\nrestart_on_fatal = \"sometimes\"\n");
+    env.module(
+        "m",
+        "command = [\"true\"]\ninterval_s = 1\nrestart_on_fatal = \"sometimes\"\n",
+    );
     let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -34,8 +43,14 @@ fn check_config_passes_with_warnings_for_registry_mismatches() {
     let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
     let (stdout, err) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{err}");
-    assert!(stdout.contains("ghost") && stdout.contains("no directory"), "{stdout}");
-    assert!(stdout.contains("no-such-builtin") && stdout.contains("not a built-in"), "{stdout}");
+    assert!(
+        stdout.contains("ghost") && stdout.contains("no directory"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no-such-builtin") && stdout.contains("not a built-in"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ok (2 module(s)"), "{stdout}");
 }
 
@@ -47,16 +62,30 @@ fn unreachable_crash_loop_rule_warns() {
         "[watchdog]\nbackoff_base_s = 100\ncrash_loop_window_s = 60\n[runtime]\nenabled = []\n",
     );
     let out = env.run(&["check-config", "--config", "aivex.toml"], secs(10.0));
-    assert!(text(&out).0.contains("crash-loop detection can never trigger"), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .0
+            .contains("crash-loop detection can never trigger"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]
 fn bad_environment_override_is_named() {
     let env = Env::new("badenv");
     env.config("[runtime]\nenabled = []\n");
-    let out = env.cmd(&["check-config", "--config", "aivex.toml"]).env("WATCHDOG_HEARTBEAT_TTL", "soon").output().unwrap();
+    let out = env
+        .cmd(&["check-config", "--config", "aivex.toml"])
+        .env("WATCHDOG_HEARTBEAT_TTL", "soon")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("WATCHDOG_HEARTBEAT_TTL"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("WATCHDOG_HEARTBEAT_TTL"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -81,13 +110,31 @@ fn database_passwords_never_appear_in_output() {
         &["migrate", "--config", "aivex.toml"],
         &["run", "--config", "aivex.toml", "--mode", "once"],
     ] {
-        let out = env.cmd(args).env("AIVEX_DATABASE_URL", url).output().unwrap();
+        let out = env
+            .cmd(args)
+            .env("AIVEX_DATABASE_URL", url)
+            .output()
+            .unwrap();
         let (o, e) = text(&out);
-        assert!(!o.contains("Sup3rS3cretPw") && !e.contains("Sup3rS3cretPw"), "{args:?}\n{o}\n{e}");
-        assert!(o.contains("aivex:***@") || e.contains("aivex:***@"), "{args:?}: the URL is shown redacted\n{o}\n{e}");
+        assert!(
+            !o.contains("Sup3rS3cretPw") && !e.contains("Sup3rS3cretPw"),
+            "{args:?}\n{o}\n{e}"
+        );
+        assert!(
+            o.contains("aivex:***@") || e.contains("aivex:***@"),
+            "{args:?}: the URL is shown redacted\n{o}\n{e}"
+        );
     }
-    let out = env.cmd(&["migrate", "--config", "aivex.toml"]).env("AIVEX_DATABASE_URL", url).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "an unreachable store is a runtime failure");
+    let out = env
+        .cmd(&["migrate", "--config", "aivex.toml"])
+        .env("AIVEX_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unreachable store is a runtime failure"
+    );
     // Nothing written to the run directory holds it either.
     let mut stack = vec![env.path("data")];
     while let Some(d) = stack.pop() {
@@ -96,7 +143,11 @@ fn database_passwords_never_appear_in_output() {
             if p.is_dir() && !p.is_symlink() {
                 stack.push(p);
             } else if let Ok(b) = std::fs::read(&p) {
-                assert!(!String::from_utf8_lossy(&b).contains("Sup3rS3cretPw"), "{}", p.display());
+                assert!(
+                    !String::from_utf8_lossy(&b).contains("Sup3rS3cretPw"),
+                    "{}",
+                    p.display()
+                );
             }
         }
     }

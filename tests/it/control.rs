@@ -26,7 +26,10 @@ fn every_control_command() {
     let out = env.run(&["status"], secs(10.0));
     let (stdout, _) = text(&out);
     assert!(out.status.success());
-    assert!(stdout.contains("a ") && stdout.contains("RUNNING") && stdout.contains("pid "), "{stdout}");
+    assert!(
+        stdout.contains("a ") && stdout.contains("RUNNING") && stdout.contains("pid "),
+        "{stdout}"
+    );
     let out = env.run(&["status", "--json"], secs(10.0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pid_a = v["modules"]["a"]["pid"].as_i64().unwrap();
@@ -36,13 +39,19 @@ fn every_control_command() {
     assert_eq!(s["modules"]["a"]["reason"], "stopped_by_operator");
     assert!(!alive(pid_a as i32));
     let out = env.run(&["status"], secs(10.0));
-    assert!(text(&out).0.contains("stopped_by_operator"), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains("stopped_by_operator"),
+        "{:?}",
+        text(&out)
+    );
 
     assert!(env.run(&["start", "a"], secs(10.0)).status.success());
     env.wait_module("a", "RUNNING", secs(10.0));
     let pid_b = env.state().unwrap()["modules"]["b"]["pid"].clone();
     assert!(env.run(&["restart", "b"], secs(10.0)).status.success());
-    env.wait_state("b restarted", secs(10.0), |s| s["modules"]["b"]["pid"].is_number() && s["modules"]["b"]["pid"] != pid_b);
+    env.wait_state("b restarted", secs(10.0), |s| {
+        s["modules"]["b"]["pid"].is_number() && s["modules"]["b"]["pid"] != pid_b
+    });
     assert!(env.run(&["reset", "b"], secs(10.0)).status.success());
 
     let out = env.run(&["reload"], secs(10.0));
@@ -51,7 +60,11 @@ fn every_control_command() {
 
     let out = env.run(&["stop", "nope"], secs(10.0));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("unknown module \"nope\""), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("unknown module \"nope\""),
+        "{:?}",
+        text(&out)
+    );
     assert_eq!(sup.stop(), Some(0));
 }
 
@@ -89,7 +102,15 @@ fn no_supervisor_running_is_a_clear_error() {
     env.config("[runtime]\nenabled = []\n");
     let out = env.run(&["status"], secs(10.0));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).1.contains("no supervisor is running"), "{:?}", text(&out));
-    let out = env.cmd(&["status"]).env("AIVEX_CONTROL_SOCKET", env.path("nowhere.sock")).output().unwrap();
+    assert!(
+        text(&out).1.contains("no supervisor is running"),
+        "{:?}",
+        text(&out)
+    );
+    let out = env
+        .cmd(&["status"])
+        .env("AIVEX_CONTROL_SOCKET", env.path("nowhere.sock"))
+        .output()
+        .unwrap();
     assert!(text(&out).1.contains("nowhere.sock"), "{:?}", text(&out));
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, Value)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).ok()?;
     let text = String::from_utf8(buf).ok()?;
@@ -38,7 +39,10 @@ fn wait_health(addr: SocketAddr, what: &str, want: u16, f: impl Fn(&Value) -> bo
 #[test]
 fn health_follows_a_module_crash_and_recovery() {
     let env = Env::new("eye-health");
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
     assert_ne!(port, 0, "no free port");
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     env.config(&format!(
@@ -54,19 +58,32 @@ fn health_follows_a_module_crash_and_recovery() {
         "",
     );
     let mut sup = env.start(&[]);
-    let body = wait_health(addr, "healthy at start", 200, |b| b["modules"]["flaky"]["state"] == "RUNNING");
+    let body = wait_health(addr, "healthy at start", 200, |b| {
+        b["modules"]["flaky"]["state"] == "RUNNING"
+    });
     assert_eq!(body["status"], "ok");
 
     env.write("crash", "");
     let body = wait_health(addr, "degraded while flaky is down", 503, |b| {
-        matches!(b["modules"]["flaky"]["state"].as_str(), Some("CRASHED" | "RESTARTING"))
+        matches!(
+            b["modules"]["flaky"]["state"].as_str(),
+            Some("CRASHED" | "RESTARTING")
+        )
     });
     assert_eq!(body["status"], "degraded");
-    assert!(body["failing"].as_array().into_iter().flatten().any(|c| c == "modules"), "{body}");
+    assert!(
+        body["failing"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c == "modules"),
+        "{body}"
+    );
 
     let _ = std::fs::remove_file(env.path("crash"));
     let body = wait_health(addr, "healthy after recovery", 200, |b| {
-        b["modules"]["flaky"]["state"] == "RUNNING" && b["modules"]["flaky"]["restarts"].as_u64() >= Some(1)
+        b["modules"]["flaky"]["state"] == "RUNNING"
+            && b["modules"]["flaky"]["restarts"].as_u64() >= Some(1)
     });
     assert_eq!(body["failing"], serde_json::json!([]));
 

@@ -44,7 +44,10 @@ impl Env {
     /// A module running `sh -c SCRIPT`.
     pub fn sh_module(&self, name: &str, script: &str, extra: &str) -> &Env {
         let script = script.replace('\\', "\\\\").replace('"', "\\\"");
-        self.module(name, &format!("command = [\"sh\", \"-c\", \"{script}\"]\n{extra}"))
+        self.module(
+            name,
+            &format!("command = [\"sh\", \"-c\", \"{script}\"]\n{extra}"),
+        )
     }
 
     pub fn write(&self, rel: &str, text: &str) {
@@ -66,7 +69,11 @@ impl Env {
         let mut c = Command::new(BIN);
         c.args(args).current_dir(&self.dir);
         for (k, _) in std::env::vars() {
-            if k.starts_with("AIVEX_") || k.starts_with("WATCHDOG_") || k == "NOTIFY_SOCKET" || k == "JOURNAL_STREAM" {
+            if k.starts_with("AIVEX_")
+                || k.starts_with("WATCHDOG_")
+                || k == "NOTIFY_SOCKET"
+                || k == "JOURNAL_STREAM"
+            {
                 c.env_remove(k);
             }
         }
@@ -74,24 +81,33 @@ impl Env {
         c
     }
 
-    /// Runs a command to completion (with a deadline) and returns its output.
+    /// Runs a command to completion (with a deadline) and returns its output. The output is
+    /// read while the command runs, so a chatty command cannot block on a full pipe.
     pub fn run(&self, args: &[&str], deadline: Duration) -> Output {
-        let mut child = self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let end = Instant::now() + deadline;
-        loop {
-            if let Some(_) = child.try_wait().unwrap() {
-                return child.wait_with_output().unwrap();
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(deadline) {
+            Ok(out) => out.unwrap(),
+            Err(_) => {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let out = rx
+                    .recv_timeout(Duration::from_secs(10))
+                    .ok()
+                    .and_then(|o| o.ok());
+                let (o, e) = out.as_ref().map(text).unwrap_or_default();
                 panic!(
-                    "aivex {args:?} did not finish within {deadline:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
+                    "aivex {args:?} did not finish within {deadline:?}\nstdout:\n{o}\nstderr:\n{e}"
                 );
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -102,7 +118,10 @@ impl Env {
         let out = std::fs::File::create(self.dir.join("stdout.txt")).unwrap();
         let err = std::fs::File::create(self.dir.join("stderr.txt")).unwrap();
         let child = self.cmd(&all).stdout(out).stderr(err).spawn().unwrap();
-        Supervisor { child: Some(child), dir: self.dir.clone() }
+        Supervisor {
+            child: Some(child),
+            dir: self.dir.clone(),
+        }
     }
 
     pub fn state(&self) -> Option<Value> {
@@ -115,7 +134,12 @@ impl Env {
     }
 
     /// Waits until `f` holds for the runtime state; panics with the last state after `deadline`.
-    pub fn wait_state(&self, what: &str, deadline: Duration, mut f: impl FnMut(&Value) -> bool) -> Value {
+    pub fn wait_state(
+        &self,
+        what: &str,
+        deadline: Duration,
+        mut f: impl FnMut(&Value) -> bool,
+    ) -> Value {
         let end = Instant::now() + deadline;
         let mut last = None;
         while Instant::now() < end {
@@ -129,14 +153,17 @@ impl Env {
         }
         panic!(
             "timed out after {deadline:?} waiting for {what}\nlast state: {}\nstderr:\n{}",
-            last.map(|s| serde_json::to_string_pretty(&s).unwrap()).unwrap_or_else(|| "none".into()),
+            last.map(|s| serde_json::to_string_pretty(&s).unwrap())
+                .unwrap_or_else(|| "none".into()),
             self.stderr()
         );
     }
 
     /// Waits until module `m` is in `state`.
     pub fn wait_module(&self, m: &str, state: &str, deadline: Duration) -> Value {
-        self.wait_state(&format!("{m} to be {state}"), deadline, |s| s["modules"][m]["state"] == state)
+        self.wait_state(&format!("{m} to be {state}"), deadline, |s| {
+            s["modules"][m]["state"] == state
+        })
     }
 
     pub fn stdout(&self) -> String {
@@ -150,7 +177,9 @@ impl Env {
     /// Reads a pid a module wrote into a file under the test dir (waits for it).
     pub fn read_pid(&self, rel: &str, deadline: Duration) -> i32 {
         wait_for(&format!("pid file {rel}"), deadline, || {
-            std::fs::read_to_string(self.path(rel)).ok().and_then(|s| s.trim().parse().ok())
+            std::fs::read_to_string(self.path(rel))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
         })
     }
 }
@@ -164,7 +193,8 @@ impl Drop for Env {
 }
 
 /// Supervisor settings that make tests fast.
-pub const FAST_WATCHDOG: &str = "[watchdog]\nbackoff_base_s = 0.1\nbackoff_cap_s = 2\nstop_grace_s = 2\n\
+pub const FAST_WATCHDOG: &str =
+    "[watchdog]\nbackoff_base_s = 0.1\nbackoff_cap_s = 2\nstop_grace_s = 2\n\
 status_interval_s = 0.5\nheartbeat_ttl_s = 0\nstart_stagger_s = 0\n";
 
 /// A running supervisor; killed (with its modules) if the test did not stop it.
@@ -242,14 +272,20 @@ pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,
         Ok(s) => {
-            let state = s.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("");
+            let state = s
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("");
             state != "Z" && state != "X"
         }
     }
 }
 
 pub fn wait_dead(pid: i32, deadline: Duration) {
-    wait_for(&format!("process {pid} to die"), deadline, || (!alive(pid)).then_some(()));
+    wait_for(&format!("process {pid} to die"), deadline, || {
+        (!alive(pid)).then_some(())
+    });
 }
 
 pub fn secs(s: f64) -> Duration {
@@ -257,7 +293,10 @@ pub fn secs(s: f64) -> Duration {
 }
 
 pub fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn path_str(p: &Path) -> String {

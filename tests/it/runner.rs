@@ -9,7 +9,9 @@ fn probe(env: &Env, settings: &str, extra: &[(&str, &str)]) -> std::process::Out
     let run_dir = env.path("run");
     std::fs::create_dir_all(&run_dir).unwrap();
     let mut c = env.cmd(&["module", "probe", "--once"]);
-    c.env("AIVEX_SETTINGS", settings).env("AIVEX_RUN_DIR", &run_dir).env("AIVEX_CONFIG_DIR", &env.dir);
+    c.env("AIVEX_SETTINGS", settings)
+        .env("AIVEX_RUN_DIR", &run_dir)
+        .env("AIVEX_CONFIG_DIR", &env.dir);
     for (k, v) in extra {
         c.env(k, v);
     }
@@ -17,10 +19,14 @@ fn probe(env: &Env, settings: &str, extra: &[(&str, &str)]) -> std::process::Out
 }
 
 fn records(env: &Env) -> Vec<serde_json::Value> {
-    let Ok(rd) = std::fs::read_dir(env.path("run/errors/crashes")) else { return vec![] };
+    let Ok(rd) = std::fs::read_dir(env.path("run/errors/crashes")) else {
+        return vec![];
+    };
     let mut v: Vec<_> = rd.map(|e| e.unwrap().path()).collect();
     v.sort();
-    v.iter().map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
+    v.iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -34,7 +40,9 @@ fn exit_code_per_error_class() {
     ];
     for (on_fail, code, class) in rows {
         let env = Env::new("classes");
-        let settings = format!(r#"{{"targets":[{{"kind":"file","path":"missing.txt","on_fail":"{on_fail}"}}]}}"#);
+        let settings = format!(
+            r#"{{"targets":[{{"kind":"file","path":"missing.txt","on_fail":"{on_fail}"}}]}}"#
+        );
         let out = probe(&env, &settings, &[]);
         assert_eq!(out.status.code(), Some(code), "{on_fail}: {:?}", text(&out));
         let recs = records(&env);
@@ -50,7 +58,11 @@ fn exit_code_per_error_class() {
     // A healthy target: exit 0, no record.
     let env = Env::new("classes-ok");
     env.write("present.txt", "x");
-    let out = probe(&env, r#"{"targets":[{"kind":"file","path":"present.txt"}]}"#, &[]);
+    let out = probe(
+        &env,
+        r#"{"targets":[{"kind":"file","path":"present.txt"}]}"#,
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(records(&env).is_empty());
 }
@@ -60,10 +72,18 @@ fn unknown_builtin_bad_settings_and_missing_env_are_config_errors() {
     let env = Env::new("cfgerr");
     let out = env.cmd(&["module", "no-such", "--once"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("unknown built-in module"), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("unknown built-in module"),
+        "{:?}",
+        text(&out)
+    );
     let out = probe(&env, "{not json", &[]);
     assert_eq!(out.status.code(), Some(2));
-    let out = probe(&env, "{}", &[("AIVEX_REQUIRED_ENV", "AIVEX_TEST_SURELY_UNSET")]);
+    let out = probe(
+        &env,
+        "{}",
+        &[("AIVEX_REQUIRED_ENV", "AIVEX_TEST_SURELY_UNSET")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains("AIVEX_TEST_SURELY_UNSET"));
 }
@@ -81,7 +101,11 @@ fn crash_records_are_capped() {
     }
     assert_eq!(records(&env).len(), 3);
     let log = std::fs::read_to_string(env.path("run/errors/probe.log")).unwrap();
-    assert_eq!(log.lines().count(), 6, "the text log keeps every line (size-capped)");
+    assert_eq!(
+        log.lines().count(),
+        6,
+        "the text log keeps every line (size-capped)"
+    );
 }
 
 /// A loopback HTTP server that answers after `delay`.
@@ -94,7 +118,8 @@ fn slow_server(delay: Duration) -> (String, std::thread::JoinHandle<()>) {
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
             std::thread::sleep(delay);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
     });
     (url, h)
@@ -131,7 +156,11 @@ fn sigterm_between_and_during_cycles_exits_0_promptly() {
     // Between cycles: a long interval, SIGTERM right after the first cycle.
     let mut c = env.cmd(&["module", "probe"]);
     c.env("AIVEX_SETTINGS", "{}").env("AIVEX_INTERVAL_S", "600");
-    let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = c
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(secs(0.5));
     let t = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -143,8 +172,13 @@ fn sigterm_between_and_during_cycles_exits_0_promptly() {
     let (url, _server) = slow_server(secs(30.0));
     let settings = format!(r#"{{"targets":[{{"kind":"http","url":"{url}","timeout_s":60}}]}}"#);
     let mut c = env.cmd(&["module", "probe"]);
-    c.env("AIVEX_SETTINGS", settings).env("AIVEX_STOP_GRACE_S", "2");
-    let mut child = c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    c.env("AIVEX_SETTINGS", settings)
+        .env("AIVEX_STOP_GRACE_S", "2");
+    let mut child = c
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(secs(0.5));
     let t = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -168,7 +202,13 @@ fn a_cycle_past_its_timeout_is_recorded_and_exits_1() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let recs = records(&env);
-    assert!(recs[0]["message"].as_str().unwrap().contains("exceeded its timeout"), "{recs:?}");
+    assert!(
+        recs[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("exceeded its timeout"),
+        "{recs:?}"
+    );
 }
 
 #[test]
@@ -185,7 +225,9 @@ fn the_example_external_module_runs_under_the_supervisor() {
     assert!(example.join("module.toml").exists());
     let mut sup = env.start(&[]);
     // It beats within its TTL for several TTLs: no stale restarts.
-    env.wait_state("example heartbeating", secs(10.0), |s| s["modules"]["example"]["heartbeat_age_s"].as_f64() < Some(2.0));
+    env.wait_state("example heartbeating", secs(10.0), |s| {
+        s["modules"]["example"]["heartbeat_age_s"].as_f64() < Some(2.0)
+    });
     std::thread::sleep(secs(4.5));
     let s = env.state().unwrap();
     assert_eq!(s["modules"]["example"]["state"], "RUNNING", "{s}");
@@ -194,5 +236,8 @@ fn the_example_external_module_runs_under_the_supervisor() {
     assert!(log.contains("cycle"), "{log}");
     assert_eq!(sup.stop(), Some(0));
     let s = env.state().unwrap();
-    assert_eq!(s["modules"]["example"]["last_exit"]["code"], 0, "the example exits 0 on SIGTERM: {s}");
+    assert_eq!(
+        s["modules"]["example"]["last_exit"]["code"], 0,
+        "the example exits 0 on SIGTERM: {s}"
+    );
 }

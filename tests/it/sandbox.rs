@@ -7,12 +7,22 @@ use crate::harness::*;
 fn memory_limit_kills_a_greedy_module_and_is_handled_as_a_crash() {
     let env = Env::new("mem");
     env.config("[runtime]\nenabled = [\"greedy\", \"modest\"]\n");
-    let greedy = "python3 -c 'x = bytearray(400 * 1024 * 1024); print(\"allocated\")' && exec sleep 1000";
-    env.sh_module("greedy", greedy, "sandbox = \"rlimit\"\nmemory_limit = \"200M\"\n");
-    env.sh_module("modest", "python3 -c 'x = bytearray(50 * 1024 * 1024)' && exec sleep 1000",
-        "sandbox = \"rlimit\"\nmemory_limit = \"200M\"\n");
+    let greedy =
+        "python3 -c 'x = bytearray(400 * 1024 * 1024); print(\"allocated\")' && exec sleep 1000";
+    env.sh_module(
+        "greedy",
+        greedy,
+        "sandbox = \"rlimit\"\nmemory_limit = \"200M\"\n",
+    );
+    env.sh_module(
+        "modest",
+        "python3 -c 'x = bytearray(50 * 1024 * 1024)' && exec sleep 1000",
+        "sandbox = \"rlimit\"\nmemory_limit = \"200M\"\n",
+    );
     let mut sup = env.start(&[]);
-    let s = env.wait_state("greedy crashed", secs(20.0), |s| s["modules"]["greedy"]["restarts"].as_u64() >= Some(1));
+    let s = env.wait_state("greedy crashed", secs(20.0), |s| {
+        s["modules"]["greedy"]["restarts"].as_u64() >= Some(1)
+    });
     assert_eq!(s["modules"]["greedy"]["last_exit"]["code"], 1, "{s}");
     let log = std::fs::read_to_string(env.run_dir().join("logs/greedy.log")).unwrap();
     assert!(log.contains("MemoryError"), "{log}");
@@ -26,12 +36,23 @@ fn memory_limit_kills_a_greedy_module_and_is_handled_as_a_crash() {
 fn open_files_and_cpu_limits_apply() {
     let env = Env::new("rlim");
     env.config("[runtime]\nenabled = [\"lim\"]\n");
-    env.sh_module("lim", "ulimit -n > ../../nofile; ulimit -t > ../../cpu; exec sleep 1000",
-        "sandbox = \"rlimit\"\nopen_files = 64\ncpu_seconds = 7\n");
+    env.sh_module(
+        "lim",
+        "ulimit -n > ../../nofile; ulimit -t > ../../cpu; exec sleep 1000",
+        "sandbox = \"rlimit\"\nopen_files = 64\ncpu_seconds = 7\n",
+    );
     let mut sup = env.start(&[]);
-    let nofile = wait_for("nofile", secs(10.0), || std::fs::read_to_string(env.path("nofile")).ok().filter(|s| !s.is_empty()));
+    let nofile = wait_for("nofile", secs(10.0), || {
+        std::fs::read_to_string(env.path("nofile"))
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
     assert_eq!(nofile.trim(), "64");
-    let cpu = wait_for("cpu", secs(10.0), || std::fs::read_to_string(env.path("cpu")).ok().filter(|s| !s.is_empty()));
+    let cpu = wait_for("cpu", secs(10.0), || {
+        std::fs::read_to_string(env.path("cpu"))
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
     assert_eq!(cpu.trim(), "7");
     assert_eq!(sup.stop(), Some(0));
 }
@@ -46,10 +67,22 @@ fn network_none_cannot_reach_a_loopback_server() {
         "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)' \
          && echo connected > ../../$AIVEX_MODULE.result || echo refused > ../../$AIVEX_MODULE.result; exec sleep 1000"
     );
-    env.sh_module("isolated", &try_connect, "sandbox = \"rlimit\"\nnetwork = \"none\"\n");
-    env.sh_module("open", &try_connect, "sandbox = \"rlimit\"\nnetwork = \"host\"\n");
+    env.sh_module(
+        "isolated",
+        &try_connect,
+        "sandbox = \"rlimit\"\nnetwork = \"none\"\n",
+    );
+    env.sh_module(
+        "open",
+        &try_connect,
+        "sandbox = \"rlimit\"\nnetwork = \"host\"\n",
+    );
     let mut sup = env.start(&[]);
-    let read = |m: &str| wait_for(m, secs(10.0), || std::fs::read_to_string(env.path(&format!("{m}.result"))).ok());
+    let read = |m: &str| {
+        wait_for(m, secs(10.0), || {
+            std::fs::read_to_string(env.path(&format!("{m}.result"))).ok()
+        })
+    };
     assert_eq!(read("open").trim(), "connected");
     assert_eq!(read("isolated").trim(), "refused");
     assert_eq!(sup.stop(), Some(0));
@@ -59,16 +92,31 @@ fn network_none_cannot_reach_a_loopback_server() {
 fn docker_without_an_engine_is_a_config_error_not_a_crash_loop() {
     let env = Env::new("docker");
     env.config("[runtime]\nenabled = [\"boxed\"]\n");
-    env.sh_module("boxed", "exit 0", "sandbox = \"docker\"\nimage = \"debian:12-slim\"\nmemory_limit = \"64M\"\n");
+    env.sh_module(
+        "boxed",
+        "exit 0",
+        "sandbox = \"docker\"\nimage = \"debian:12-slim\"\nmemory_limit = \"64M\"\n",
+    );
     let mut sup = env
         .cmd(&["run", "--config", "aivex.toml"])
-        .env("DOCKER_HOST", format!("unix://{}", env.path("no-docker.sock").display()))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", env.path("no-docker.sock").display()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let s = env.wait_state("config error", secs(10.0), |s| s["modules"]["boxed"]["reason"] == "config_error");
-    assert!(s["modules"]["boxed"]["last_exit"]["reason"].as_str().unwrap().contains("no Docker engine"), "{s}");
+    let s = env.wait_state("config error", secs(10.0), |s| {
+        s["modules"]["boxed"]["reason"] == "config_error"
+    });
+    assert!(
+        s["modules"]["boxed"]["last_exit"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no Docker engine"),
+        "{s}"
+    );
     assert_eq!(s["modules"]["boxed"]["restarts"], 0);
     unsafe { libc::kill(sup.id() as i32, libc::SIGTERM) };
     assert!(sup.wait().unwrap().success());
@@ -97,7 +145,11 @@ fn sandbox_defaults_come_from_the_environment() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let v = wait_for("ulimit -v", secs(10.0), || std::fs::read_to_string(env.path("as")).ok().filter(|s| !s.is_empty()));
+    let v = wait_for("ulimit -v", secs(10.0), || {
+        std::fs::read_to_string(env.path("as"))
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
     assert_eq!(v.trim(), (256 * 1024).to_string());
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());

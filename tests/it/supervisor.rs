@@ -11,7 +11,9 @@ fn crash_restarts_with_growing_backoff() {
     env.config("[runtime]\nenabled = [\"crasher\"]\n");
     env.sh_module("crasher", "date +%s.%N >> ../../starts; exit 1", "");
     let mut sup = env.start(&[]);
-    let st = env.wait_state("3 restarts", secs(20.0), |s| s["modules"]["crasher"]["restarts"].as_u64() >= Some(3));
+    let st = env.wait_state("3 restarts", secs(20.0), |s| {
+        s["modules"]["crasher"]["restarts"].as_u64() >= Some(3)
+    });
     let m = &st["modules"]["crasher"];
     assert_eq!(m["last_exit"]["code"], 1);
     assert!(m["consecutive_failures"].as_u64() >= Some(3));
@@ -37,11 +39,17 @@ fn exit_0_stays_stopped_and_exit_2_never_restarts() {
     env.sh_module("fatal", "exit 3", "");
     let mut sup = env.start(&[]);
     env.wait_state("all stopped", secs(10.0), |s| {
-        ["clean", "badconf", "fatal"].iter().all(|m| s["modules"][m]["state"] == "STOPPED" && s["modules"][m]["reason"] != "not_started")
+        ["clean", "badconf", "fatal"].iter().all(|m| {
+            s["modules"][m]["state"] == "STOPPED" && s["modules"][m]["reason"] != "not_started"
+        })
     });
     std::thread::sleep(secs(1.0));
     let s = env.state().unwrap();
-    for (m, reason) in [("clean", "clean_exit"), ("badconf", "config_error"), ("fatal", "fatal")] {
+    for (m, reason) in [
+        ("clean", "clean_exit"),
+        ("badconf", "config_error"),
+        ("fatal", "fatal"),
+    ] {
         assert_eq!(s["modules"][m]["state"], "STOPPED", "{m}");
         assert_eq!(s["modules"][m]["reason"], reason, "{m}");
         assert_eq!(s["modules"][m]["restarts"], 0, "{m}");
@@ -63,14 +71,22 @@ fn crash_loop_is_detected_and_reset_rearms() {
     let s = env.wait_module("flappy", "LOOP_DETECTED", secs(10.0));
     assert_eq!(s["modules"]["flappy"]["restarts"], 4);
     std::thread::sleep(secs(0.5));
-    assert_eq!(env.state().unwrap()["modules"]["flappy"]["state"], "LOOP_DETECTED");
+    assert_eq!(
+        env.state().unwrap()["modules"]["flappy"]["state"],
+        "LOOP_DETECTED"
+    );
     let out = env.run(&["reset", "flappy"], secs(10.0));
     assert!(out.status.success(), "{:?}", text(&out));
     env.wait_state("a fresh loop after reset", secs(10.0), |s| {
-        s["modules"]["flappy"]["state"] == "LOOP_DETECTED" && s["modules"]["flappy"]["restarts"] == 4
+        s["modules"]["flappy"]["state"] == "LOOP_DETECTED"
+            && s["modules"]["flappy"]["restarts"] == 4
     });
     let history = std::fs::read_to_string(env.run_dir().join("history.jsonl")).unwrap();
-    assert_eq!(history.matches("\"to\":\"LOOP_DETECTED\"").count(), 2, "{history}");
+    assert_eq!(
+        history.matches("\"to\":\"LOOP_DETECTED\"").count(),
+        2,
+        "{history}"
+    );
     assert_eq!(sup.stop(), Some(0));
 }
 
@@ -81,10 +97,14 @@ fn max_restarts_stops_the_module() {
     env.sh_module("m", "exit 1", "");
     // WATCHDOG_MAX_RESTARTS and WATCHDOG_BACKOFF win over the file.
     let mut c = env.cmd(&["run", "--config", "aivex.toml"]);
-    c.env("WATCHDOG_MAX_RESTARTS", "2").env("WATCHDOG_BACKOFF", "0");
-    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    c.env("WATCHDOG_MAX_RESTARTS", "2")
+        .env("WATCHDOG_BACKOFF", "0");
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut child = c.spawn().unwrap();
-    let s = env.wait_state("max_restarts", secs(10.0), |s| s["modules"]["m"]["reason"] == "max_restarts");
+    let s = env.wait_state("max_restarts", secs(10.0), |s| {
+        s["modules"]["m"]["reason"] == "max_restarts"
+    });
     assert_eq!(s["modules"]["m"]["restarts"], 2);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
@@ -100,10 +120,18 @@ fn stale_heartbeat_is_killed_restarted_and_recorded() {
     env.sh_module("hung", "echo started; exec sleep 1000", "");
     env.sh_module("healthy", HB_LOOP, "");
     let mut sup = env.start(&[]);
-    let s = env.wait_state("a stale restart", secs(15.0), |s| s["modules"]["hung"]["restarts"].as_u64() >= Some(1));
-    let reason = s["modules"]["hung"]["last_exit"]["reason"].as_str().unwrap().to_string();
+    let s = env.wait_state("a stale restart", secs(15.0), |s| {
+        s["modules"]["hung"]["restarts"].as_u64() >= Some(1)
+    });
+    let reason = s["modules"]["hung"]["last_exit"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(reason.contains("stale heartbeat"), "{reason}");
-    assert_eq!(s["modules"]["healthy"]["restarts"], 0, "a module that beats is left alone");
+    assert_eq!(
+        s["modules"]["healthy"]["restarts"], 0,
+        "a module that beats is left alone"
+    );
     assert!(s["modules"]["healthy"]["heartbeat_age_s"].as_f64().unwrap() < 1.0);
     let crashes = std::fs::read_dir(env.run_dir().join("errors/crashes")).unwrap();
     let rec: serde_json::Value = crashes
@@ -124,7 +152,11 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace() {
         "[watchdog]\nstop_grace_s = 1\nstatus_interval_s = 5\nheartbeat_ttl_s = 0\nstart_stagger_s = 0\n\
          [runtime]\nenabled = [\"stubborn\"]\n",
     );
-    env.sh_module("stubborn", "trap '' TERM; echo $$ > ../../stubborn.pid; while true; do sleep 0.1; done", "");
+    env.sh_module(
+        "stubborn",
+        "trap '' TERM; echo $$ > ../../stubborn.pid; while true; do sleep 0.1; done",
+        "",
+    );
     let mut sup = env.start(&[]);
     let pid = env.read_pid("stubborn.pid", secs(10.0));
     let t = std::time::Instant::now();
@@ -140,7 +172,11 @@ fn a_module_ignoring_sigterm_is_killed_after_the_grace() {
 fn grandchildren_die_with_their_module_and_the_supervisor() {
     let env = Env::new("tree");
     env.config("[runtime]\nenabled = [\"parent\"]\n");
-    env.sh_module("parent", "sleep 1000 & echo $! > ../../gc.pid; echo $$ > ../../parent.pid; wait", "");
+    env.sh_module(
+        "parent",
+        "sleep 1000 & echo $! > ../../gc.pid; echo $$ > ../../parent.pid; wait",
+        "",
+    );
     let mut sup = env.start(&[]);
     env.wait_module("parent", "RUNNING", secs(10.0));
     let gc = env.read_pid("gc.pid", secs(10.0));
@@ -175,7 +211,10 @@ fn after_a_supervisor_sigkill_modules_die_and_leftovers_go_at_next_start() {
     // The module process dies with the supervisor (parent-death signal)...
     wait_dead(parent, secs(2.0));
     // ...its own child survives until aivex starts again on the same data dir.
-    assert!(alive(gc), "the grandchild should still be there before the restart");
+    assert!(
+        alive(gc),
+        "the grandchild should still be there before the restart"
+    );
     let mut sup2 = env.start(&[]);
     wait_dead(gc, secs(5.0));
     assert!(sup2.stderr_contains(&env, "leftover"));
@@ -188,7 +227,9 @@ trait StderrExt {
 
 impl StderrExt for Supervisor {
     fn stderr_contains(&self, env: &Env, needle: &str) -> bool {
-        wait_for(&format!("{needle:?} in stderr"), secs(5.0), || env.stderr().contains(needle).then_some(()));
+        wait_for(&format!("{needle:?} in stderr"), secs(5.0), || {
+            env.stderr().contains(needle).then_some(())
+        });
         true
     }
 }
@@ -203,21 +244,34 @@ fn sighup_restarts_only_the_changed_module() {
     let s = env.wait_state("both running", secs(10.0), |s| {
         s["modules"]["a"]["pid"].is_number() && s["modules"]["b"]["pid"].is_number()
     });
-    let (a, b) = (s["modules"]["a"]["pid"].clone(), s["modules"]["b"]["pid"].clone());
+    let (a, b) = (
+        s["modules"]["a"]["pid"].clone(),
+        s["modules"]["b"]["pid"].clone(),
+    );
     env.sh_module("b", "exec sleep 1000", "[settings]\nv = 2\n");
     // A module added by the same reload starts.
     env.sh_module("c", "exec sleep 1000", "");
     env.config("[runtime]\nenabled = [\"a\", \"b\", \"c\"]\n");
     sup.signal(libc::SIGHUP);
     let s = env.wait_state("b restarted and c started", secs(10.0), |s| {
-        s["modules"]["b"]["pid"].is_number() && s["modules"]["b"]["pid"] != b && s["modules"]["c"]["state"] == "RUNNING"
+        s["modules"]["b"]["pid"].is_number()
+            && s["modules"]["b"]["pid"] != b
+            && s["modules"]["c"]["state"] == "RUNNING"
     });
-    assert_eq!(s["modules"]["a"]["pid"], a, "a did not change and must keep running");
-    assert_eq!(s["modules"]["b"]["restarts"], 0, "a reload restart is not a failure");
+    assert_eq!(
+        s["modules"]["a"]["pid"], a,
+        "a did not change and must keep running"
+    );
+    assert_eq!(
+        s["modules"]["b"]["restarts"], 0,
+        "a reload restart is not a failure"
+    );
     // An invalid config is refused and everything keeps running.
     env.write("aivex.toml", "[runtime\nenabled = ");
     sup.signal(libc::SIGHUP);
-    wait_for("the refusal in the log", secs(5.0), || env.stderr().contains("reload refused").then_some(()));
+    wait_for("the refusal in the log", secs(5.0), || {
+        env.stderr().contains("reload refused").then_some(())
+    });
     let s2 = env.state().unwrap();
     assert_eq!(s2["modules"]["a"]["pid"], a);
     assert_eq!(sup.stop(), Some(0));
@@ -229,10 +283,16 @@ fn once_mode_exit_status() {
     env.config("[runtime]\nenabled = [\"a\", \"b\"]\n");
     env.sh_module("a", "test \"$AIVEX_ONCE\" = 1 && exit 0; exit 9", "");
     env.sh_module("b", "exit 0", "");
-    let out = env.run(&["run", "--config", "aivex.toml", "--mode", "once"], secs(20.0));
+    let out = env.run(
+        &["run", "--config", "aivex.toml", "--mode", "once"],
+        secs(20.0),
+    );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     env.sh_module("b", "exit 1", "");
-    let out = env.run(&["run", "--config", "aivex.toml", "--mode", "once"], secs(20.0));
+    let out = env.run(
+        &["run", "--config", "aivex.toml", "--mode", "once"],
+        secs(20.0),
+    );
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let (stdout, _) = text(&out);
     assert!(stdout.contains("b=STOPPED(0)"), "{stdout}");
@@ -244,18 +304,33 @@ fn status_line_and_runtime_state_contract() {
     env.config("[runtime]\nenabled = [\"a\"]\n");
     env.sh_module("a", HB_LOOP, "heartbeat_ttl_s = 5\n");
     let mut sup = env.start(&[]);
-    let s = env.wait_state("heartbeat seen", secs(10.0), |s| s["modules"]["a"]["heartbeat_age_s"].as_f64() < Some(1.0));
+    let s = env.wait_state("heartbeat seen", secs(10.0), |s| {
+        s["modules"]["a"]["heartbeat_age_s"].as_f64() < Some(1.0)
+    });
     for key in ["run_id", "pid", "mode", "updated_at"] {
         assert!(!s[key].is_null(), "{key} missing");
     }
     let m = &s["modules"]["a"];
-    for key in ["state", "pid", "restarts", "consecutive_failures", "last_exit", "heartbeat_age_s", "next_restart_in_s"] {
+    for key in [
+        "state",
+        "pid",
+        "restarts",
+        "consecutive_failures",
+        "last_exit",
+        "heartbeat_age_s",
+        "next_restart_in_s",
+    ] {
         assert!(m.get(key).is_some(), "modules.a.{key} missing: {m}");
     }
-    wait_for("a status line", secs(5.0), || env.stdout().contains("[AIVEX] a=RUNNING(0)").then_some(()));
+    wait_for("a status line", secs(5.0), || {
+        env.stdout().contains("[AIVEX] a=RUNNING(0)").then_some(())
+    });
     let boot = std::fs::read_to_string(env.run_dir().join("BOOTSTRAP.md")).unwrap();
     assert!(boot.starts_with("---\nrun_id: "), "{boot}");
-    assert!(boot.contains("config_hash: ") && boot.contains("  - a\n"), "{boot}");
+    assert!(
+        boot.contains("config_hash: ") && boot.contains("  - a\n"),
+        "{boot}"
+    );
     assert_eq!(sup.stop(), Some(0));
     let s = env.state().unwrap();
     assert_eq!(s["modules"]["a"]["state"], "STOPPED");
@@ -265,10 +340,19 @@ fn status_line_and_runtime_state_contract() {
 fn missing_required_env_is_a_config_error() {
     let env = Env::new("reqenv");
     env.config("[runtime]\nenabled = [\"a\"]\n");
-    env.sh_module("a", "exec sleep 1000", "required_env = [\"AIVEX_TEST_NOT_SET_ANYWHERE\"]\n");
+    env.sh_module(
+        "a",
+        "exec sleep 1000",
+        "required_env = [\"AIVEX_TEST_NOT_SET_ANYWHERE\"]\n",
+    );
     let mut sup = env.start(&[]);
-    let s = env.wait_state("config error", secs(10.0), |s| s["modules"]["a"]["reason"] == "config_error");
-    assert!(s["modules"]["a"]["last_exit"]["reason"].as_str().unwrap().contains("AIVEX_TEST_NOT_SET_ANYWHERE"));
+    let s = env.wait_state("config error", secs(10.0), |s| {
+        s["modules"]["a"]["reason"] == "config_error"
+    });
+    assert!(s["modules"]["a"]["last_exit"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("AIVEX_TEST_NOT_SET_ANYWHERE"));
     assert_eq!(sup.stop(), Some(0));
 }
 

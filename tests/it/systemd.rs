@@ -10,7 +10,8 @@ fn recv_all(sock: &UnixDatagram, for_: Duration) -> Vec<String> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     while Instant::now() < end {
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         if let Ok(n) = sock.recv(&mut buf) {
             out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
         }
@@ -22,7 +23,8 @@ fn recv_until(sock: &UnixDatagram, deadline: Duration, pred: impl Fn(&str) -> bo
     let end = Instant::now() + deadline;
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     while Instant::now() < end {
         if let Ok(n) = sock.recv(&mut buf) {
             let m = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -61,9 +63,15 @@ fn sd_notify_ready_status_watchdog_reload_stopping() {
     assert_eq!(s["modules"]["b"]["state"], "RUNNING");
     let more = recv_all(&sock, secs(1.5));
     let all: Vec<&String> = first.iter().chain(more.iter()).collect();
-    assert!(all.iter().any(|m| m.starts_with("STATUS=[AIVEX] a=")), "{all:?}");
+    assert!(
+        all.iter().any(|m| m.starts_with("STATUS=[AIVEX] a=")),
+        "{all:?}"
+    );
     let pings = more.iter().filter(|m| m.contains("WATCHDOG=1")).count();
-    assert!(pings >= 3, "expected a ping every 0.2 s, got {pings}: {more:?}");
+    assert!(
+        pings >= 3,
+        "expected a ping every 0.2 s, got {pings}: {more:?}"
+    );
 
     // A wedged loop stops pinging; when it recovers the pings come back.
     std::fs::write(&wedge, "").unwrap();
@@ -71,13 +79,20 @@ fn sd_notify_ready_status_watchdog_reload_stopping() {
     std::thread::sleep(secs(0.5));
     recv_all(&sock, secs(0.1));
     let during = recv_all(&sock, secs(1.2));
-    assert_eq!(during.iter().filter(|m| m.contains("WATCHDOG=1")).count(), 0, "{during:?}");
+    assert_eq!(
+        during.iter().filter(|m| m.contains("WATCHDOG=1")).count(),
+        0,
+        "{during:?}"
+    );
     std::fs::remove_file(&wedge).unwrap();
     recv_until(&sock, secs(5.0), |m| m.contains("WATCHDOG=1"));
 
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let msgs = recv_until(&sock, secs(5.0), |m| m.contains("READY=1"));
-    let reloading = msgs.iter().position(|m| m.contains("RELOADING=1")).expect("RELOADING=1");
+    let reloading = msgs
+        .iter()
+        .position(|m| m.contains("RELOADING=1"))
+        .expect("RELOADING=1");
     assert!(msgs[reloading].contains("MONOTONIC_USEC="), "{msgs:?}");
 
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -104,13 +119,31 @@ fn journald_gets_priority_prefixes_and_no_timestamps() {
     let log = env.stderr();
     assert!(log.lines().count() > 2, "{log}");
     for line in log.lines() {
-        assert!(line.starts_with("<6>") || line.starts_with("<4>") || line.starts_with("<3>") || line.starts_with("<7>"), "{line}");
-        assert!(!line.contains("T2") || !line[3..].starts_with("20"), "timestamp in {line}");
+        assert!(
+            line.starts_with("<6>")
+                || line.starts_with("<4>")
+                || line.starts_with("<3>")
+                || line.starts_with("<7>"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("T2") || !line[3..].starts_with("20"),
+            "timestamp in {line}"
+        );
     }
     // JSON lines on request.
-    let out = env.cmd(&["run", "--config", "aivex.toml", "--mode", "once"]).env("AIVEX_LOG_FORMAT", "json").output().unwrap();
-    let first = String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("").to_string();
-    let v: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    let out = env
+        .cmd(&["run", "--config", "aivex.toml", "--mode", "once"])
+        .env("AIVEX_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let v: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first}"));
     assert_eq!(v["level"], "INFO");
 }
 
@@ -120,7 +153,10 @@ fn old_runs_are_pruned_to_the_budget() {
     env.config("[runtime]\nenabled = [\"a\"]\nkeep_runs = 2\n");
     env.sh_module("a", "exit 0", "");
     for _ in 0..4 {
-        let out = env.run(&["run", "--config", "aivex.toml", "--mode", "once"], secs(20.0));
+        let out = env.run(
+            &["run", "--config", "aivex.toml", "--mode", "once"],
+            secs(20.0),
+        );
         assert!(out.status.success());
         std::thread::sleep(secs(1.1)); // run ids have one-second resolution
     }
