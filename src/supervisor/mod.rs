@@ -766,12 +766,15 @@ impl Supervisor {
                 let s = &mut self.slots[i];
                 s.pid = Some(started.pid);
                 s.starttime = started.starttime;
+                // Record the group before anything else: if we are SIGKILLed from here on, the
+                // next supervisor can still clean up what this module starts.
+                self.save_groups();
+                let s = &mut self.slots[i];
                 s.hb_sig = heartbeat::look(&s.hb_path);
                 s.started_at = Some(records::now_rfc3339());
                 log::info!("module {} started: pid {}", spec.name, started.pid);
                 self.run.history(json!({"at": records::now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
                 self.input(i, Input::Spawned, now);
-                self.save_groups();
             }
             Err(e) => {
                 log::error!("module {}: {}", spec.name, e.message);

@@ -77,16 +77,16 @@ fn crash_loop_is_detected_and_reset_rearms() {
     );
     let out = env.run(&["reset", "flappy"], secs(10.0));
     assert!(out.status.success(), "{:?}", text(&out));
-    env.wait_state("a fresh loop after reset", secs(10.0), |s| {
-        s["modules"]["flappy"]["state"] == "LOOP_DETECTED"
-            && s["modules"]["flappy"]["restarts"] == 4
+    // The reset re-arms it: it runs again, and five failures later it is a loop again.
+    let history = env.run_dir().join("history.jsonl");
+    wait_for("a second LOOP_DETECTED after the reset", secs(10.0), || {
+        let h = std::fs::read_to_string(&history).ok()?;
+        (h.matches("\"to\":\"LOOP_DETECTED\"").count() == 2).then_some(())
     });
-    let history = std::fs::read_to_string(env.run_dir().join("history.jsonl")).unwrap();
-    assert_eq!(
-        history.matches("\"to\":\"LOOP_DETECTED\"").count(),
-        2,
-        "{history}"
-    );
+    let s = env.wait_module("flappy", "LOOP_DETECTED", secs(5.0));
+    assert_eq!(s["modules"]["flappy"]["restarts"], 4);
+    let h = std::fs::read_to_string(&history).unwrap();
+    assert!(h.contains("\"event\":\"reset\""), "{h}");
     assert_eq!(sup.stop(), Some(0));
 }
 
@@ -206,6 +206,11 @@ fn after_a_supervisor_sigkill_modules_die_and_leftovers_go_at_next_start() {
     let mut sup = env.start(&[]);
     let parent = env.read_pid("parent.pid", secs(10.0));
     let gc = env.read_pid("gc.pid", secs(10.0));
+    // The supervisor records the group right after the fork; make sure that moment has passed.
+    wait_for("the group to be recorded", secs(5.0), || {
+        let groups = std::fs::read_to_string(env.path("data/state/groups.json")).ok()?;
+        groups.contains(&format!("\"pgid\":{parent}")).then_some(())
+    });
     sup.signal(libc::SIGKILL);
     sup.wait(secs(5.0));
     // The module process dies with the supervisor (parent-death signal)...
