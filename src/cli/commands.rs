@@ -175,7 +175,8 @@ pub fn module_line(name: &str, m: &Value) -> String {
     if let Some(r) = m["reason"].as_str() {
         state = format!("{state} ({r})");
     }
-    let mut parts = vec![format!("{name:<12} {state:<22}")];
+    let head = format!("{name:<12} {state:<24}");
+    let mut parts = Vec::new();
     if let Some(pid) = m["pid"].as_i64() {
         parts.push(format!("pid {pid}"));
     }
@@ -196,7 +197,7 @@ pub fn module_line(name: &str, m: &Value) -> String {
     if let Some(n) = m["next_restart_in_s"].as_f64() {
         parts.push(format!("next retry in {n:.1}s"));
     }
-    parts.join(", ")
+    format!("{head} {}", parts.join(", "))
 }
 
 fn control_cmd(path: &Path, verb: ControlVerb, module: Option<String>) -> Result<i32, CliError> {
