@@ -99,12 +99,7 @@ impl Metrics {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");
         }
         let store = ingest::open_store(MODULE, &env.database_url)?;
-        let has_component = store
-            .all_components()?
-            .into_iter()
-            .filter(|c| c.kind == MODULE)
-            .map(|c| c.symbol)
-            .collect();
+        let has_component = ingest::symbols_with_component(&store, MODULE)?;
         Ok(Metrics {
             sources,
             concepts,
@@ -232,13 +227,7 @@ impl Module for Metrics {
             for r in &rows {
                 self.has_component.insert(r.symbol.clone());
             }
-            log::info!(
-                "{MODULE}: metrics components: {} computed ({} new, {} updated, {} unchanged)",
-                rows.len(),
-                c.inserted,
-                c.updated,
-                c.unchanged
-            );
+            ingest::log_components(MODULE, rows.len(), &c);
         }
         deferred.finish()
     }

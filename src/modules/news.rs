@@ -278,13 +278,7 @@ impl Module for News {
         let rows = self.components(now)?;
         if !rows.is_empty() {
             let c = self.store.upsert_components(&rows)?;
-            log::info!(
-                "{MODULE}: news components: {} computed ({} new, {} updated, {} unchanged)",
-                rows.len(),
-                c.inserted,
-                c.updated,
-                c.unchanged
-            );
+            ingest::log_components(MODULE, rows.len(), &c);
         }
         deferred.finish()
     }

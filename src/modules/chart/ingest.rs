@@ -375,6 +375,30 @@ pub fn open_store(module: &str, url: &str) -> Result<aivex_store::Store, ModuleE
     Ok(store)
 }
 
+/// The symbols that already have a component of `kind` (so a module knows which ones it must
+/// compute even when no new input arrived).
+pub fn symbols_with_component(
+    store: &aivex_store::Store,
+    kind: &str,
+) -> Result<std::collections::HashSet<String>, ModuleError> {
+    Ok(store
+        .all_components()?
+        .into_iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.symbol)
+        .collect())
+}
+
+/// The one log line a cycle writes about the components it stored.
+pub fn log_components(module: &str, computed: usize, c: &aivex_store::UpsertCounts) {
+    log::info!(
+        "{module}: {module} components: {computed} computed ({} new, {} updated, {} unchanged)",
+        c.inserted,
+        c.updated,
+        c.unchanged
+    );
+}
+
 /// Unix seconds now: the clock is read here, in the shell, and passed to the pure code.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

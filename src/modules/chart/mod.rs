@@ -105,12 +105,7 @@ impl Chart {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");
         }
         let store = ingest::open_store(MODULE, &env.database_url)?;
-        let has_component = store
-            .all_components()?
-            .into_iter()
-            .filter(|c| c.kind == MODULE)
-            .map(|c| c.symbol)
-            .collect();
+        let has_component = ingest::symbols_with_component(&store, MODULE)?;
         let seen_file = seen::file(&env.data_dir, store.redacted_url());
         Ok(Chart {
             sources,
@@ -351,13 +346,7 @@ impl Module for Chart {
             for c in &rows {
                 self.has_component.insert(c.symbol.clone());
             }
-            log::info!(
-                "{MODULE}: chart components: {} computed ({} new, {} updated, {} unchanged)",
-                rows.len(),
-                counts.inserted,
-                counts.updated,
-                counts.unchanged
-            );
+            ingest::log_components(MODULE, rows.len(), &counts);
         }
         deferred.finish()
     }
