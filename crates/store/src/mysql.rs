@@ -718,7 +718,7 @@ impl Mysql {
     }
 
     pub(crate) fn signals_query(&self, f: &SignalFilter) -> Result<Vec<SignalRecord>> {
-        let (q, p) = sql::signals_query(f);
+        let (q, p) = sql::signals_query(f, sql::Latest::PerRow);
         self.signals(&q, &p)
     }
 

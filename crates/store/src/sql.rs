@@ -93,10 +93,22 @@ fn signal_filters(f: &SignalFilter, alias: &str, sql: &mut String, params: &mut 
     }
 }
 
+/// How a dialect finds the latest signal per symbol.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Latest {
+    /// One indexed lookup per distinct symbol (SQLite: a correlated subquery per row made
+    /// `/signals` scan the whole history there).
+    PerSymbol,
+    /// A correlated subquery per row (MySQL/MariaDB: MariaDB rejects the outer reference of
+    /// the per-symbol form with "Unknown column 'd.symbol'", and its optimizer handles this
+    /// one well).
+    PerRow,
+}
+
 /// `(sql, params)` for `Store::signals_query`: newest first by (created_at, id). With
 /// `latest_per_symbol`, a signal is kept only when no other signal of its symbol matching
 /// the same filters is newer; the cursor and limit apply after that.
-pub(crate) fn signals_query(f: &SignalFilter) -> (String, Vec<Param>) {
+pub(crate) fn signals_query(f: &SignalFilter, latest: Latest) -> (String, Vec<Param>) {
     let cols = SIGNAL_COLS
         .split(", ")
         .map(|c| format!("s.{c}"))
@@ -106,15 +118,24 @@ pub(crate) fn signals_query(f: &SignalFilter) -> (String, Vec<Param>) {
     let mut params = Vec::new();
     signal_filters(f, "s", &mut sql, &mut params);
     if f.latest_per_symbol {
-        // One indexed lookup per distinct symbol (signals_symbol_created), not a correlated
-        // subquery per row: on SQLite the latter made `/signals` scan the whole history.
-        sql.push_str(
-            " AND s.id IN (SELECT (SELECT s2.id FROM signals s2 WHERE s2.symbol = d.symbol",
-        );
-        signal_filters(f, "s2", &mut sql, &mut params);
-        sql.push_str(
-            " ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) FROM (SELECT DISTINCT symbol FROM signals) d)",
-        );
+        match latest {
+            Latest::PerSymbol => {
+                sql.push_str(
+                    " AND s.id IN (SELECT (SELECT s2.id FROM signals s2 WHERE s2.symbol = d.symbol",
+                );
+                signal_filters(f, "s2", &mut sql, &mut params);
+                sql.push_str(
+                    " ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) FROM (SELECT DISTINCT symbol FROM signals) d)",
+                );
+            }
+            Latest::PerRow => {
+                sql.push_str(
+                    " AND s.id = (SELECT s2.id FROM signals s2 WHERE s2.symbol = s.symbol",
+                );
+                signal_filters(f, "s2", &mut sql, &mut params);
+                sql.push_str(" ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1)");
+            }
+        }
     }
     if let Some((at, id)) = &f.after {
         sql.push_str(" AND (s.created_at < ? OR (s.created_at = ? AND s.id < ?))");
@@ -183,7 +204,7 @@ mod tests {
             ),
         ];
         for (f, n, fragment) in table {
-            let (sql, params) = signals_query(&f);
+            let (sql, params) = signals_query(&f, Latest::PerSymbol);
             assert_eq!(params.len(), n, "{sql}");
             assert_eq!(sql.matches('?').count(), n, "{sql}");
             assert!(sql.contains(fragment), "{sql}");

@@ -640,7 +640,7 @@ impl Sqlite {
     }
 
     pub(crate) fn signals_query(&self, f: &SignalFilter) -> Result<Vec<SignalRecord>> {
-        let (q, p) = sql::signals_query(f);
+        let (q, p) = sql::signals_query(f, sql::Latest::PerSymbol);
         self.query(&q, &p, signal_from)
     }
 
