@@ -67,9 +67,10 @@ pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<
         .to_string();
     let name = format!("{stamp}-{}-{}.json", rec.module, rec.pid);
     let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&rec).unwrap_or_default())?;
-    std::fs::rename(&tmp, &path)?;
+    crate::supervisor::rundir::write_atomic(
+        &path,
+        &serde_json::to_vec_pretty(&rec).unwrap_or_default(),
+    )?;
 
     let log = run_dir.join("errors").join(format!("{}.log", rec.module));
     if std::fs::metadata(&log).map_or(0, |m| m.len()) > MAX_TEXT_LOG {
