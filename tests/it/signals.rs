@@ -313,6 +313,81 @@ fn demo_data_into_sqlite_and_reingest_is_idempotent() {
     assert!(s.records().is_empty(), "{:?}", s.records());
 }
 
+/// The chart pipeline with several store writers: every symbol's bars and component land,
+/// two sources of one symbol (a history file and a file of the newer bars) are written in one
+/// job without racing, summary lines come once per source, a rerun changes nothing, and a
+/// bad `writers` value is a ConfigError.
+fn chart_pipeline_with_writers(s: &Site, prefix: &str, writers: Option<usize>) {
+    let dir = s.env.path("bars");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lines = bar_lines(90);
+    let mut sources = Vec::new();
+    for i in 0..12 {
+        let name = format!("{prefix}{i:02}.csv");
+        std::fs::write(dir.join(&name), csv(&lines[..60 + i])).unwrap();
+        sources.push(json!(format!("bars/{name}")));
+    }
+    // The first symbol's newer bars come from a second source.
+    let live = lines[60..90].to_vec();
+    let first = format!("{prefix}00");
+    std::fs::write(dir.join("first-live.csv"), csv(&live)).unwrap();
+    sources.push(json!({"symbol": first, "path": "bars/first-live.csv"}));
+    let mut settings = json!({ "sources": sources });
+    if let Some(w) = writers {
+        settings["writers"] = json!(w);
+    }
+    let out = s.module("chart", &settings, &s.env.dir);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(summaries(&out, "chart").len(), 13, "{:?}", text(&out));
+    let st = s.open();
+    assert_eq!(st.bars(&first, "1d", None, None).unwrap().len(), 90);
+    for i in 1..12 {
+        let sym = format!("{prefix}{i:02}");
+        assert_eq!(
+            st.bars(&sym, "1d", None, None).unwrap().len(),
+            60 + i,
+            "{sym}"
+        );
+        let kinds: Vec<String> = st
+            .components_for(&sym)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.kind)
+            .collect();
+        assert_eq!(kinds, ["chart"], "{sym}");
+    }
+    // The first symbol's component saw both sources: its newest bar is the live file's last.
+    let p00 = st.components_for(&first).unwrap();
+    let newest = st.bars(&first, "1d", None, Some(1)).unwrap();
+    assert_eq!(p00.first().map(|c| c.as_of), newest.first().map(|b| b.ts));
+    let again = s.module("chart", &settings, &s.env.dir);
+    assert_eq!(again.status.code(), Some(0), "{:?}", text(&again));
+    for line in summaries(&again, "chart") {
+        assert!(line.contains("new 0, updated 0,"), "{line}");
+    }
+    settings["writers"] = json!(0);
+    let bad = s.module("chart", &settings, &s.env.dir);
+    assert_eq!(bad.status.code(), Some(2), "{:?}", text(&bad));
+    assert!(
+        text(&bad).1.contains("writers must be 1-8"),
+        "{:?}",
+        text(&bad)
+    );
+}
+
+#[test]
+fn chart_pipeline_with_three_writers_on_sqlite() {
+    chart_pipeline_with_writers(&store_env("sig-pipe", None), "P", Some(3));
+}
+
+#[test]
+fn chart_pipeline_with_default_writers_on_mariadb() {
+    let Some(url) = mysql_url() else { return };
+    // Symbols of this process only: the test database is shared with other test runs.
+    let prefix = format!("PP{}X", std::process::id());
+    chart_pipeline_with_writers(&store_env("sig-pipe-mysql", Some(&url)), &prefix, None);
+}
+
 // ---------------------------------------------------------------- bad input over HTTP
 
 #[test]

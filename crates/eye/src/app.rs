@@ -38,6 +38,11 @@ pub struct App {
     pub version: &'static str,
 }
 
+/// Page cache per worker connection: Eye's queries read a page of signals through indexes,
+/// so a small cache costs little speed, while SQLite's default 2 MiB per connection times the
+/// workers would be a third of Eye's memory budget.
+pub(crate) const WORKER_CACHE_KIB: u32 = 512;
+
 /// A worker's own store handle: `Store` is not shared between threads. Opened on first use
 /// and dropped after an "unavailable" error so that the next request reconnects.
 #[derive(Default)]
@@ -52,7 +57,11 @@ impl StoreSlot {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, ApiError> {
         if self.store.is_none() {
-            self.store = Some(Store::open(url).map_err(ApiError::from)?);
+            let mut store = Store::open(url).map_err(ApiError::from)?;
+            store
+                .limit_cache(WORKER_CACHE_KIB)
+                .map_err(ApiError::from)?;
+            self.store = Some(store);
         }
         let Some(store) = self.store.as_mut() else {
             return Err(ApiError::new(503, "store_unavailable", "store not open"));
@@ -153,12 +162,9 @@ impl App {
                 f.limit = Some(limit + 1);
                 let rows = slot.with(&self.db_url, |s| {
                     let sigs = s.signals_query(&f)?;
-                    let mut out = Vec::with_capacity(sigs.len());
-                    for sig in sigs {
-                        let g = s.governor_log_for(&sig.id)?;
-                        out.push((sig, g));
-                    }
-                    Ok(out)
+                    let ids: Vec<&str> = sigs.iter().map(|sig| sig.id.as_str()).collect();
+                    let logs = s.governor_logs_for(&ids)?;
+                    Ok(sigs.into_iter().zip(logs).collect::<Vec<_>>())
                 })?;
                 Ok(Response::json(200, api::page_json(rows, limit).to_string()))
             }

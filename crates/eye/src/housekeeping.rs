@@ -77,8 +77,9 @@ impl Housekeeping {
     fn probe(&mut self, app: &App, now_unix: f64) -> Probe {
         let result = (|| {
             if self.store.is_none() {
-                let s = Store::open(&app.db_url)?;
+                let mut s = Store::open(&app.db_url)?;
                 s.check_schema()?;
+                s.limit_cache(crate::app::WORKER_CACHE_KIB)?;
                 self.store = Some(s);
             }
             let Some(s) = self.store.as_ref() else {
@@ -151,12 +152,13 @@ impl Housekeeping {
         // Announce oldest first so ids follow creation order.
         fresh.reverse();
         let mut new_hw = hw;
-        for s in fresh {
-            let gov = store.governor_log_for(&s.id)?;
+        let ids: Vec<&str> = fresh.iter().map(|s| s.id.as_str()).collect();
+        let logs = store.governor_logs_for(&ids)?;
+        for (s, gov) in fresh.iter().zip(logs) {
             app.metrics
                 .signal(&s.decision, &api::parse_reason_codes(&s.reasons));
             app.events
-                .publish("signal", api::signal_json(&s, &gov).to_string());
+                .publish("signal", api::signal_json(s, &gov).to_string());
             app.metrics.event_published();
             if let Some(g) = gov.last() {
                 app.events
@@ -164,7 +166,7 @@ impl Housekeeping {
                 app.metrics.event_published();
             }
             new_hw = new_hw.max(s.created_at);
-            self.seen.insert(s.id, s.created_at);
+            self.seen.insert(s.id.clone(), s.created_at);
         }
         self.high_water = Some(new_hw);
         let floor = new_hw - OVERLAP_S;

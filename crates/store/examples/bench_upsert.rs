@@ -6,8 +6,12 @@
 //! rows through the driver's local-infile handler. It prints one line of `key=value` figures
 //! including the process's peak RSS (VmHWM). It must not be used as a correctness test.
 //!
-//! Usage: bench_upsert MODE URL [SYMBOLS] [BARS]
-//!   MODE: upsert (two passes: fresh insert, then the identical batch again) | load-data
+//! Usage: bench_upsert MODE URL [SYMBOLS] [BARS] [WORKERS]
+//!   MODE: upsert (two passes: fresh insert, then the identical batch again, one connection)
+//!       | workers (the same two passes through `aivex_store::Workers`: this thread generates
+//!         each symbol's batch while WORKERS connections, default 2, upsert earlier ones, one
+//!         job and one transaction per symbol, as the chart module does)
+//!       | load-data
 
 use aivex_store::{Bar, Store};
 use mysql::prelude::Queryable;
@@ -81,6 +85,52 @@ fn upsert(url: &str, symbols: usize, bars: usize) -> Result<(), String> {
     Ok(())
 }
 
+fn upsert_workers(url: &str, symbols: usize, bars: usize, workers: usize) -> Result<(), String> {
+    let mut store = Store::open(url).map_err(|e| e.to_string())?;
+    store.migrate().map_err(|e| e.to_string())?;
+    let backend = store.backend_name();
+    drop(store);
+    type Done = aivex_store::Result<aivex_store::UpsertCounts>;
+    let mut pool: aivex_store::Workers<Done> =
+        aivex_store::Workers::open(url, workers).map_err(|e| e.to_string())?;
+    for pass in ["insert", "unchanged"] {
+        let start = Instant::now();
+        let mut rows = 0u64;
+        let mut counts = aivex_store::UpsertCounts::default();
+        let mut take = |done: Option<Done>| -> Result<(), String> {
+            if let Some(r) = done {
+                counts.add(r.map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        };
+        for s in 0..symbols {
+            let batch = bars_of(s, bars);
+            rows += batch.len() as u64;
+            pool.submit(move |store| store.upsert_bars(&batch))
+                .map_err(|e| e.to_string())?;
+            while let Some(done) = pool.try_recv().map_err(|e| e.to_string())? {
+                take(Some(done))?;
+            }
+        }
+        while pool.pending() > 0 {
+            let done = pool
+                .recv_timeout(std::time::Duration::from_secs(1))
+                .map_err(|e| e.to_string())?;
+            take(done)?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "mode=workers workers={workers} backend={backend} pass={pass} rows={rows} inserted={} updated={} unchanged={} seconds={secs:.2} rows_per_s={:.0} peak_rss_kib={}",
+            counts.inserted,
+            counts.updated,
+            counts.unchanged,
+            rows as f64 / secs,
+            peak_rss_kib()
+        );
+    }
+    Ok(())
+}
+
 fn load_data(url: &str, symbols: usize, bars: usize) -> Result<(), String> {
     // The store creates the schema so both modes load into identical tables.
     let mut store = Store::open(url).map_err(|e| e.to_string())?;
@@ -135,12 +185,13 @@ fn main() {
     let arg = |i: usize| args.get(i).map(String::as_str);
     let number = |i: usize, default: usize| arg(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (Some(mode), Some(url)) = (arg(1), arg(2)) else {
-        eprintln!("usage: bench_upsert upsert|load-data URL [SYMBOLS] [BARS]");
+        eprintln!("usage: bench_upsert upsert|workers|load-data URL [SYMBOLS] [BARS] [WORKERS]");
         std::process::exit(2);
     };
     let (symbols, bars) = (number(3, 500), number(4, 2000));
     let result = match mode {
         "upsert" => upsert(url, symbols, bars),
+        "workers" => upsert_workers(url, symbols, bars, number(5, 2)),
         "load-data" => load_data(url, symbols, bars),
         other => Err(format!("unknown mode {other}")),
     };

@@ -18,14 +18,16 @@ mod mysql;
 mod sql;
 mod sqlite;
 mod url;
+mod workers;
 
 pub use error::{Result, StoreError};
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport, SignalFilter,
-    SignalRecord, UpsertCounts,
+    Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
+    SignalFilter, SignalRecord, UpsertCounts,
 };
 pub use url::redact_url;
+pub use workers::Workers;
 
 /// The private dialect split: every public method dispatches to one of these.
 enum Backend {
@@ -95,6 +97,17 @@ impl Store {
         &self.redacted
     }
 
+    /// Caps the memory this handle keeps for cached database pages (and sorts) at about
+    /// `kib` KiB. SQLite keeps up to 2 MiB per connection by default, which adds up in a
+    /// process with several connections (Eye has one per worker); MySQL/MariaDB cache on the
+    /// server, so there it does nothing.
+    pub fn limit_cache(&mut self, kib: u32) -> Result<()> {
+        match &mut self.backend {
+            Backend::Sqlite(b) => b.limit_cache(kib),
+            Backend::Mysql(_) => Ok(()),
+        }
+    }
+
     /// Round-trips a trivial query.
     pub fn ping(&self) -> Result<()> {
         dispatch!(self.ping())
@@ -144,6 +157,19 @@ impl Store {
         limit: Option<usize>,
     ) -> Result<Vec<Bar>> {
         dispatch!(self.bars(symbol, interval, since, limit))
+    }
+
+    /// The newest `limit` bars of one symbol and interval as numbers only, ascending by ts.
+    pub fn recent_candles(
+        &self,
+        symbol: &str,
+        interval: &str,
+        limit: usize,
+    ) -> Result<Vec<Candle>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut newest_first = dispatch!(self.recent_candles(symbol, interval, limit))?;
+        newest_first.reverse();
+        Ok(newest_first)
     }
 
     pub fn latest_bar_ts(&self, symbol: &str, interval: &str) -> Result<Option<i64>> {
@@ -237,7 +263,23 @@ impl Store {
 
     /// The governor log lines of a signal, oldest first.
     pub fn governor_log_for(&self, signal_id: &str) -> Result<Vec<GovernorLogRecord>> {
-        dispatch!(self.governor_log_for(signal_id))
+        dispatch!(self.governor_logs(&[signal_id]))
+    }
+
+    /// The governor log lines of each of `ids`, in the order of `ids` (oldest first within
+    /// one), in one query per few hundred ids: what a page of signals needs.
+    pub fn governor_logs_for(&self, ids: &[&str]) -> Result<Vec<Vec<GovernorLogRecord>>> {
+        let mut by_id: std::collections::HashMap<String, Vec<GovernorLogRecord>> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(sql::GOVLOG_IDS_PER_QUERY) {
+            for g in dispatch!(self.governor_logs(chunk))? {
+                by_id.entry(g.signal_id.clone()).or_default().push(g);
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| by_id.remove(*id).unwrap_or_default())
+            .collect())
     }
 
     /// Stores feedback unless feedback from the same source for the same signal exists;

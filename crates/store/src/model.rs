@@ -22,6 +22,19 @@ pub struct Bar {
     pub source: String,
 }
 
+/// The numbers of one stored bar, without its key strings: what indicator code reads back
+/// (`Store::recent_candles`), cheaper to fetch and decode than a whole `Bar`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candle {
+    pub ts: i64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub adj_close: Option<f64>,
+    pub volume: f64,
+}
+
 /// A news article with its NLP outputs. `id` is chosen by the caller (guid or a hash of the
 /// canonical URL). `ingested_at` is kept from the first ingest: re-ingesting an unchanged
 /// article changes nothing.

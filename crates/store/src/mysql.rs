@@ -10,7 +10,7 @@
 use crate::error::{scrub, Result, StoreError};
 use crate::migrations::{self, Applied, Migration};
 use crate::model::{
-    self, Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
+    self, Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
     SignalFilter, SignalRecord, UpsertCounts,
 };
 use crate::sql::{self, Param};
@@ -381,6 +381,33 @@ impl Mysql {
             .collect())
     }
 
+    pub(crate) fn recent_candles(
+        &self,
+        symbol: &str,
+        interval: &str,
+        limit: i64,
+    ) -> Result<Vec<Candle>> {
+        let params = [
+            Param::Text(symbol.into()),
+            Param::Text(interval.into()),
+            Param::Int(limit),
+        ];
+        type R = (i64, f64, f64, f64, f64, Option<f64>, f64);
+        let rows: Vec<R> = self.query(sql::CANDLES_NEWEST_FIRST, &params)?;
+        Ok(rows
+            .into_iter()
+            .map(|(ts, open, high, low, close, adj_close, volume)| Candle {
+                ts,
+                open,
+                high,
+                low,
+                close,
+                adj_close,
+                volume,
+            })
+            .collect())
+    }
+
     pub(crate) fn latest_bar_ts(&self, symbol: &str, interval: &str) -> Result<Option<i64>> {
         let rows: Vec<Option<i64>> = self.query(
             "SELECT MAX(ts) FROM ohlcv WHERE symbol = ? AND `interval` = ?",
@@ -730,15 +757,11 @@ impl Mysql {
         Ok(rows.into_iter().next())
     }
 
-    pub(crate) fn governor_log_for(&self, signal_id: &str) -> Result<Vec<GovernorLogRecord>> {
+    /// The log lines of `ids` (at most `sql::GOVLOG_IDS_PER_QUERY`), by signal then id.
+    pub(crate) fn governor_logs(&self, ids: &[&str]) -> Result<Vec<GovernorLogRecord>> {
+        let params: Vec<Param> = ids.iter().map(|id| Param::Text((*id).into())).collect();
         type R = (String, String, String, String, String, String, i64);
-        let rows: Vec<R> = self.query(
-            &format!(
-                "SELECT {} FROM governor_log WHERE signal_id = ? ORDER BY id",
-                sql::GOVLOG_COLS
-            ),
-            &[Param::Text(signal_id.into())],
-        )?;
+        let rows: Vec<R> = self.query(&sql::govlog_query(ids.len()), &params)?;
         Ok(rows
             .into_iter()
             .map(

@@ -54,6 +54,22 @@ pub(crate) fn bars_query(
     (sql, params)
 }
 
+/// The newest `limit` bars of one symbol and interval, newest first (callers reverse them):
+/// a plain descending index range, no derived table, so both dialects stop after `limit` rows.
+pub(crate) const CANDLES_NEWEST_FIRST: &str =
+    "SELECT ts, open, high, low, close, adj_close, volume \
+     FROM ohlcv WHERE symbol = ? AND `interval` = ? ORDER BY ts DESC LIMIT ?";
+
+/// Governor log lines of up to this many signals per query (well under every dialect's
+/// placeholder limit).
+pub(crate) const GOVLOG_IDS_PER_QUERY: usize = 500;
+
+/// The governor log lines of `n` signals, grouped by signal and oldest first within one.
+pub(crate) fn govlog_query(n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!("SELECT {GOVLOG_COLS} FROM governor_log WHERE signal_id IN ({marks}) ORDER BY signal_id, id")
+}
+
 /// `(sql, params)` for `Store::articles_for`, oldest first by publication (or ingest) time.
 pub(crate) fn articles_query(ticker: &str, since: Option<i64>) -> (String, Vec<Param>) {
     let mut params = vec![Param::Text(ticker.into())];

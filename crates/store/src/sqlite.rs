@@ -10,7 +10,7 @@
 use crate::error::{Result, StoreError};
 use crate::migrations::{self, Applied, Migration};
 use crate::model::{
-    self, Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
+    self, Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
     SignalFilter, SignalRecord, UpsertCounts,
 };
 use crate::sql::{self, Param};
@@ -359,6 +359,37 @@ impl Sqlite {
         self.query(&q, &p, bar_from)
     }
 
+    pub(crate) fn limit_cache(&mut self, kib: u32) -> Result<()> {
+        // A negative cache_size is in KiB; a pragma takes no bound parameters.
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = -{}", kib.max(64)))
+            .map_err(map_err)
+    }
+
+    pub(crate) fn recent_candles(
+        &self,
+        symbol: &str,
+        interval: &str,
+        limit: i64,
+    ) -> Result<Vec<Candle>> {
+        let params = [
+            Param::Text(symbol.into()),
+            Param::Text(interval.into()),
+            Param::Int(limit),
+        ];
+        self.query(sql::CANDLES_NEWEST_FIRST, &params, |r| {
+            Ok(Candle {
+                ts: r.get(0)?,
+                open: r.get(1)?,
+                high: r.get(2)?,
+                low: r.get(3)?,
+                close: r.get(4)?,
+                adj_close: r.get(5)?,
+                volume: r.get(6)?,
+            })
+        })
+    }
+
     pub(crate) fn latest_bar_ts(&self, symbol: &str, interval: &str) -> Result<Option<i64>> {
         self.conn
             .query_row(
@@ -653,15 +684,10 @@ impl Sqlite {
         Ok(rows.into_iter().next())
     }
 
-    pub(crate) fn governor_log_for(&self, signal_id: &str) -> Result<Vec<GovernorLogRecord>> {
-        self.query(
-            &format!(
-                "SELECT {} FROM governor_log WHERE signal_id = ? ORDER BY id",
-                sql::GOVLOG_COLS
-            ),
-            &[Param::Text(signal_id.into())],
-            govlog_from,
-        )
+    /// The log lines of `ids` (at most `sql::GOVLOG_IDS_PER_QUERY`), by signal then id.
+    pub(crate) fn governor_logs(&self, ids: &[&str]) -> Result<Vec<GovernorLogRecord>> {
+        let params: Vec<Param> = ids.iter().map(|id| Param::Text((*id).into())).collect();
+        self.query(&sql::govlog_query(ids.len()), &params, govlog_from)
     }
 
     pub(crate) fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {

@@ -11,7 +11,7 @@
 use aivex_core::ModuleError;
 use aivex_store::{
     redact_url, Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, SignalFilter,
-    SignalRecord, Store, StoreError, UpsertCounts, SCHEMA_VERSION,
+    SignalRecord, Store, StoreError, UpsertCounts, Workers, SCHEMA_VERSION,
 };
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -341,6 +341,19 @@ fn bars_idempotent_and_corrected_in_place(db: &TestDb) {
         Some(aaa[699].ts)
     );
     assert_eq!(s.latest_bar_ts("ZZZ", "1d").expect("latest none"), None);
+    let candles = s.recent_candles("BBB", "1d", 3).expect("candles");
+    assert_eq!(
+        candles.iter().map(|c| c.ts).collect::<Vec<_>>(),
+        bbb[697..].iter().map(|b| b.ts).collect::<Vec<_>>(),
+        "the newest 3, ascending"
+    );
+    for (c, b) in candles.iter().zip(&bbb[697..]) {
+        let same = (c.open, c.high, c.low, c.close, c.adj_close, c.volume)
+            == (b.open, b.high, b.low, b.close, b.adj_close, b.volume);
+        assert!(same, "{c:?} vs {b:?}");
+    }
+    assert_eq!(s.recent_candles("CCC", "1d", 1000).expect("all").len(), 100);
+    assert!(s.recent_candles("ZZZ", "1d", 5).expect("none").is_empty());
     assert_eq!(
         s.symbols_with_bars("1d").expect("symbols"),
         vec!["AAA", "BBB", "CCC", "DDD"]
@@ -569,6 +582,18 @@ fn decisions_and_signal_queries(db: &TestDb) {
         s.governor_log_for("s1").expect("log"),
         vec![log_for(&sigs[0])]
     );
+    // A page's logs in one go: in the order asked, an unknown id gets none.
+    assert_eq!(
+        s.governor_logs_for(&["s5", "nope", "s2"]).expect("logs"),
+        vec![vec![log_for(&sigs[4])], vec![], vec![log_for(&sigs[1])]]
+    );
+    let many: Vec<String> = (0..1200).map(|i| format!("x{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).chain(["s6"]).collect();
+    let got = s
+        .governor_logs_for(&many)
+        .expect("over the per-query chunk");
+    assert_eq!(got.len(), 1201);
+    assert_eq!(got[1200], vec![log_for(&sigs[5])]);
     assert_eq!(s.signal("s3").expect("signal"), Some(sigs[2].clone()));
     assert_eq!(s.signal("nope").expect("none"), None);
 
@@ -768,7 +793,48 @@ fn concurrent_writers(db: &TestDb) {
     assert_eq!(db.raw_count("SELECT COUNT(*) FROM ohlcv"), own + shared);
 }
 
+/// Jobs on a `Workers` pool run on their own connections, in parallel where the backend
+/// allows, each job its own transaction; every result comes back once.
+fn workers_pool(db: &TestDb) {
+    db.migrated();
+    let url = db.url.clone();
+    let results = with_deadline("workers pool", move || {
+        let mut w: Workers<(usize, Result<UpsertCounts, StoreError>)> =
+            Workers::open(&url, 2).expect("open workers");
+        assert_eq!(w.len(), 2);
+        let mut out = Vec::new();
+        for job in 0..30usize {
+            w.submit(move |s| {
+                let bars = bars_for(&format!("P{job}"), 120, 1_600_000_000);
+                (job, s.upsert_bars(&bars))
+            })
+            .expect("submit");
+            while let Some(r) = w.try_recv().expect("try_recv") {
+                out.push(r);
+            }
+        }
+        while w.pending() > 0 {
+            if let Some(r) = w.recv_timeout(Duration::from_millis(200)).expect("recv") {
+                out.push(r);
+            }
+        }
+        out
+    });
+    let mut jobs: Vec<usize> = results.iter().map(|(j, _)| *j).collect();
+    jobs.sort_unstable();
+    assert_eq!(
+        jobs,
+        (0..30).collect::<Vec<_>>(),
+        "every job's result exactly once"
+    );
+    for (j, r) in &results {
+        assert_eq!(r.as_ref().expect("upsert"), &counts(120, 0, 0), "job {j}");
+    }
+    assert_eq!(db.raw_count("SELECT COUNT(*) FROM ohlcv"), 30 * 120);
+}
+
 suite_cases! {
+    workers_pool,
     migrations_from_empty_and_rerun,
     checksum_drift_is_refused,
     concurrent_migrations,

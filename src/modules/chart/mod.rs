@@ -6,17 +6,24 @@
 //! indicators and the score are aivex-market's pure functions; it must not compute any of them
 //! itself. `ingest` holds the pieces the news and metrics modules share; `seen` keeps
 //! incremental cycles cheap (only bars that can have changed are written).
+//!
+//! A cycle is a pipeline: this thread fetches and parses one symbol's sources while store
+//! workers (`aivex_store::Workers`, one connection each: 1 for SQLite, 2 for MySQL/MariaDB by
+//! default) write the previous symbols' bars and read back their newest `window` bars; the
+//! component is computed here when a symbol's job lands. One job per symbol, so two sources of
+//! the same symbol never race each other, and each source's bars are one transaction.
 
 pub(crate) mod ingest;
 mod seen;
 
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
 use aivex_source::FetchOptions;
-use aivex_store::{Component, Store};
+use aivex_store::{Candle, Component, Store, StoreError, UpsertCounts, Workers};
 use ingest::{Deferred, Source, Summary};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const MODULE: &str = "chart";
 /// Bars read back per symbol for the indicators: SMA50 needs 50, and EMA/RSI/ATR/MACD seed
@@ -40,7 +47,14 @@ struct Settings {
     /// Bars per symbol the indicators are computed from.
     #[serde(default)]
     window: Option<usize>,
+    /// Store connections writing bars in parallel with parsing (default 1 on SQLite, whose
+    /// writers serialise anyway, and 2 on MySQL/MariaDB).
+    #[serde(default)]
+    writers: Option<usize>,
 }
+
+/// Upper bound of `writers`: more connections than this only add lock contention.
+const MAX_WRITERS: usize = 8;
 
 fn default_interval() -> String {
     "1d".into()
@@ -54,14 +68,60 @@ struct BarSource {
 
 pub struct Chart {
     sources: Vec<BarSource>,
+    /// Source indexes grouped by symbol, in order of first appearance: one store job each.
+    groups: Vec<(String, Vec<usize>)>,
     interval: String,
     window: usize,
     opts: FetchOptions,
     store: Store,
+    workers: Workers<Written>,
     /// Symbols that have a chart component (so unchanged symbols are not recomputed).
     has_component: HashSet<String>,
     seen: seen::SeenMap,
     seen_file: PathBuf,
+}
+
+/// One source's parsed bars on their way to the store, and what to remember when they land.
+struct Pending {
+    summary: Summary,
+    key: String,
+    next: Option<seen::Seen>,
+    rows: usize,
+}
+
+/// What a store worker did for one symbol: each source's write, then (when a write changed
+/// something or the symbol has no component yet) its newest `window` bars.
+struct Written {
+    symbol: String,
+    writes: Vec<(usize, Result<UpsertCounts, StoreError>)>,
+    candles: Option<Result<Vec<Candle>, StoreError>>,
+}
+
+/// The job a store worker runs for one symbol. Each source's bars are their own transaction.
+fn write_symbol(
+    store: &mut Store,
+    symbol: String,
+    interval: &str,
+    window: usize,
+    batches: Vec<(usize, Vec<aivex_store::Bar>)>,
+    needs_component: bool,
+) -> Written {
+    let mut changed = false;
+    let mut writes = Vec::with_capacity(batches.len());
+    for (i, rows) in batches {
+        let r = store.upsert_bars(&rows);
+        if let Ok(c) = &r {
+            changed |= c.inserted + c.updated > 0;
+        }
+        writes.push((i, r));
+    }
+    let candles =
+        (changed || needs_component).then(|| store.recent_candles(&symbol, interval, window));
+    Written {
+        symbol,
+        writes,
+        candles,
+    }
 }
 
 pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
@@ -85,6 +145,13 @@ impl Chart {
                 "{MODULE} settings: window must be at least 50 bars (SMA 50), got {window}"
             )));
         }
+        if let Some(w) = s.writers {
+            if !(1..=MAX_WRITERS).contains(&w) {
+                return Err(ModuleError::Config(format!(
+                    "{MODULE} settings: writers must be 1-{MAX_WRITERS}, got {w}"
+                )));
+            }
+        }
         let opts =
             ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
         let mut sources = Vec::new();
@@ -104,35 +171,54 @@ impl Chart {
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");
         }
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, b) in sources.iter().enumerate() {
+            match groups.iter_mut().find(|(symbol, _)| *symbol == b.symbol) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((b.symbol.clone(), vec![i])),
+            }
+        }
         let store = ingest::open_store(MODULE, &env.database_url)?;
+        let writers = s.writers.unwrap_or(if store.backend_name() == "sqlite" {
+            1
+        } else {
+            2
+        });
+        let workers = Workers::open(&env.database_url, writers).map_err(|e| {
+            ModuleError::from(e).context(format!("{MODULE}: store {}", store.redacted_url()))
+        })?;
         let has_component = ingest::symbols_with_component(&store, MODULE)?;
         let seen_file = seen::file(&env.data_dir, store.redacted_url());
         Ok(Chart {
             sources,
+            groups,
             interval,
             window,
             opts,
             store,
+            workers,
             has_component,
             seen: seen::load(&seen_file),
             seen_file,
         })
     }
 
-    /// Fetches, parses and stores one source; returns whether its symbol's bars changed.
-    fn ingest(
+    /// Fetches and parses one source and plans its write: the rows to store (none when
+    /// nothing can have changed) and what to remember once they are stored. A source that
+    /// fails is logged and routed here and yields `None`; only a store failure is an error.
+    fn prepare(
         &mut self,
         ctx: &mut Ctx<'_>,
         deferred: &mut Deferred,
         i: usize,
-    ) -> Result<bool, ModuleError> {
+    ) -> Result<Option<(Pending, Vec<aivex_store::Bar>)>, ModuleError> {
         let Some(BarSource { source, symbol }) = self.sources.get(i) else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut summary = Summary::new(&format!("{} ({symbol})", source.name));
         let Some(bytes) = ingest::fetch(ctx, deferred, &mut summary, source, &self.opts) else {
             log::info!("{}", summary.line(MODULE));
-            return Ok(false);
+            return Ok(None);
         };
         let key = seen::key(symbol, &self.interval, &source.name);
         let stored_last = match self.store.latest_bar_ts(symbol, &self.interval) {
@@ -165,7 +251,7 @@ impl Chart {
             Err(e) => {
                 ingest::route(ctx, deferred, &mut summary, ModuleError::from(e));
                 log::info!("{}", summary.line(MODULE));
-                return Ok(false);
+                return Ok(None);
             }
         };
         for e in &mut parsed.errors {
@@ -236,34 +322,74 @@ impl Chart {
             })
             .collect();
         summary.unchanged += plan.start as u64;
-        let mut changed = false;
-        if !rows.is_empty() {
-            match self.store.upsert_bars(&rows) {
+        if rows.is_empty() {
+            log::info!("{}", summary.line(MODULE));
+            return Ok(None);
+        }
+        let pending = Pending {
+            summary,
+            key,
+            next: plan.next,
+            rows: rows.len(),
+        };
+        Ok(Some((pending, rows)))
+    }
+
+    /// Books one symbol's landed job: the seen cache, each source's summary line, store
+    /// failures (the first one that ends the cycle is kept in `fatal`), and the component.
+    fn landed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        w: Written,
+        waiting: &mut HashMap<usize, Pending>,
+        components: &mut Vec<Component>,
+        fatal: &mut Option<ModuleError>,
+        now: i64,
+    ) {
+        for (i, r) in w.writes {
+            let Some(mut p) = waiting.remove(&i) else {
+                continue;
+            };
+            match r {
                 Ok(c) => {
-                    changed = c.inserted + c.updated > 0;
-                    summary.add(c);
-                    match plan.next {
-                        Some(next) => self.seen.insert(key, next),
-                        None => self.seen.remove(&key),
+                    p.summary.add(c);
+                    match p.next {
+                        Some(next) => self.seen.insert(p.key, next),
+                        None => self.seen.remove(&p.key),
                     };
+                    log::info!("{}", p.summary.line(MODULE));
                 }
                 Err(e) => {
-                    self.seen.remove(&key);
-                    let lost = format!("{} bar(s) of {symbol}", rows.len());
-                    ingest::store_failure(ctx, &mut summary, MODULE, &lost, e)?;
+                    self.seen.remove(&p.key);
+                    let lost = format!("{} bar(s) of {}", p.rows, w.symbol);
+                    match ingest::store_failure(ctx, &mut p.summary, MODULE, &lost, e) {
+                        Ok(()) => log::info!("{}", p.summary.line(MODULE)),
+                        Err(err) => {
+                            fatal.get_or_insert(err);
+                        }
+                    }
                 }
             }
         }
-        log::info!("{}", summary.line(MODULE));
-        Ok(changed)
+        match w.candles {
+            None => {}
+            Some(Ok(candles)) => {
+                if let Some(c) = self.component(&w.symbol, &candles, now) {
+                    components.push(c);
+                }
+            }
+            Some(Err(e)) => {
+                fatal.get_or_insert_with(|| {
+                    ModuleError::from(e)
+                        .context(format!("{MODULE}: reading the bars of {}", w.symbol))
+                });
+            }
+        }
     }
 
-    /// The chart component of `symbol` from its newest `window` stored bars.
-    fn component(&self, symbol: &str, now: i64) -> Result<Option<Component>, ModuleError> {
-        let stored = self
-            .store
-            .bars(symbol, &self.interval, None, Some(self.window))?;
-        let bars: Vec<aivex_market::Bar> = stored
+    /// The chart component of `symbol` from its newest stored bars.
+    fn component(&self, symbol: &str, candles: &[Candle], now: i64) -> Option<Component> {
+        let bars: Vec<aivex_market::Bar> = candles
             .iter()
             .map(|b| aivex_market::Bar {
                 ts: b.ts,
@@ -280,73 +406,125 @@ impl Chart {
                 "{MODULE}: {symbol}: {} bar(s) stored, the chart component needs at least 50",
                 bars.len()
             );
-            return Ok(None);
+            return None;
         };
         let mut detail = c.detail;
         if let Some(o) = detail.as_object_mut() {
             o.insert("interval".into(), self.interval.clone().into());
             o.insert("bars_used".into(), bars.len().into());
         }
-        Ok(Some(Component {
+        Some(Component {
             symbol: symbol.to_string(),
             kind: MODULE.into(),
             value: c.value,
             as_of: c.as_of,
             computed_at: now,
             detail: detail.to_string(),
-        }))
+        })
+    }
+
+    fn submit_error(&self, e: StoreError) -> ModuleError {
+        ModuleError::from(e).context(format!("{MODULE}: store {}", self.store.redacted_url()))
     }
 }
 
 impl Module for Chart {
     fn cycle(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ModuleError> {
         let mut deferred = Deferred::default();
-        let mut dirty = BTreeSet::new();
-        for i in 0..self.sources.len() {
-            if ctx.should_stop() {
+        let mut waiting: HashMap<usize, Pending> = HashMap::new();
+        let mut components = Vec::new();
+        let mut fatal: Option<ModuleError> = None;
+        let now = ingest::now();
+        for g in 0..self.groups.len() {
+            if ctx.should_stop() || fatal.is_some() {
                 break;
             }
-            let result = self.ingest(ctx, &mut deferred, i);
-            ctx.beat();
-            let changed = match result {
-                Ok(c) => c,
-                Err(e) => {
-                    self.save_seen();
-                    return Err(e);
-                }
+            let Some((symbol, members)) = self.groups.get(g).cloned() else {
+                break;
             };
-            if let Some(s) = self.sources.get(i) {
-                if changed || !self.has_component.contains(&s.symbol) {
-                    dirty.insert(s.symbol.clone());
+            let mut batches = Vec::new();
+            for i in members {
+                match self.prepare(ctx, &mut deferred, i) {
+                    Ok(Some((pending, rows))) => {
+                        waiting.insert(i, pending);
+                        batches.push((i, rows));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        fatal.get_or_insert(e);
+                        break;
+                    }
                 }
             }
+            let needs_component = !self.has_component.contains(&symbol);
+            if fatal.is_none() && (!batches.is_empty() || needs_component) {
+                let (interval, window) = (self.interval.clone(), self.window);
+                let job = move |store: &mut Store| {
+                    write_symbol(store, symbol, &interval, window, batches, needs_component)
+                };
+                if let Err(e) = self.workers.submit(job) {
+                    fatal.get_or_insert(self.submit_error(e));
+                }
+            }
+            ctx.beat();
+            loop {
+                match self.workers.try_recv() {
+                    Ok(Some(w)) => {
+                        self.landed(ctx, w, &mut waiting, &mut components, &mut fatal, now)
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        fatal.get_or_insert(self.submit_error(e));
+                        break;
+                    }
+                }
+            }
+        }
+        // Every submitted job lands before the cycle ends, also when it ends early: a
+        // worker must not still be writing while the next cycle (or a stop) begins.
+        while self.workers.pending() > 0 {
+            match self.workers.recv_timeout(Duration::from_millis(250)) {
+                Ok(Some(w)) => self.landed(ctx, w, &mut waiting, &mut components, &mut fatal, now),
+                Ok(None) => {}
+                Err(e) => {
+                    fatal.get_or_insert(self.submit_error(e));
+                    break;
+                }
+            }
+            ctx.beat();
         }
         self.save_seen();
-        let now = ingest::now();
-        let mut rows = Vec::new();
-        for (n, symbol) in dirty.iter().enumerate() {
-            if ctx.should_stop() {
-                break;
-            }
-            if let Some(c) = self.component(symbol, now)? {
-                rows.push(c);
-            }
-            if n % 50 == 49 {
-                ctx.beat();
-            }
+        for (_, mut p) in waiting {
+            p.summary
+                .fail("not stored: the cycle ended on a store error");
+            log::error!(
+                "{MODULE}: NOT STORED: {} bar(s) from {}",
+                p.rows,
+                p.summary.source
+            );
+            log::info!("{}", p.summary.line(MODULE));
         }
-        if !rows.is_empty() {
-            let counts = self.store.upsert_components(&rows).map_err(|e| {
+        if let Some(e) = fatal {
+            if !components.is_empty() {
+                log::warn!(
+                    "{MODULE}: chart components of {} symbol(s) not stored: the cycle ended on a store error",
+                    components.len()
+                );
+            }
+            return Err(e);
+        }
+        if !components.is_empty() {
+            let counts = self.store.upsert_components(&components).map_err(|e| {
                 log::error!(
                     "{MODULE}: NOT STORED: chart components of {} symbol(s)",
-                    rows.len()
+                    components.len()
                 );
                 ModuleError::from(e)
             })?;
-            for c in &rows {
+            for c in &components {
                 self.has_component.insert(c.symbol.clone());
             }
-            ingest::log_components(MODULE, rows.len(), &counts);
+            ingest::log_components(MODULE, components.len(), &counts);
         }
         deferred.finish()
     }
