@@ -18,7 +18,7 @@ pub const CHECKS: &[&str] = &["modules", "heartbeats", "supervisor", "store", "f
 /// | --- | --- | --- |
 /// | `listen` | `"127.0.0.1:8080"` | address to bind; `AIVEX_EYE_ADDR` overrides |
 /// | `tokens` | `[]` | bearer tokens; `AIVEX_EYE_TOKEN` (comma-separated) adds more; none = no auth |
-/// | `workers` | 4 | request worker threads (1..=64); SSE streams have their own threads |
+/// | `workers` | 2 | request worker threads (1..=64); SSE streams have their own threads |
 /// | `queue` | 32 | accepted connections waiting for a worker; beyond it 503 `overloaded` |
 /// | `max_body_bytes` | 65536 | request body limit (413 beyond) |
 /// | `max_request_line_bytes` | 8192 | request line limit (414 beyond) |
@@ -75,7 +75,11 @@ impl Default for EyeConfig {
         EyeConfig {
             listen: "127.0.0.1:8080".into(),
             tokens: Vec::new(),
-            workers: 4,
+            // Two, not one per possible client: each busy worker holds a store connection and
+            // its own working memory (about 6 MiB under sustained load on the static musl
+            // build with MariaDB), and the static build's allocator serialises threads anyway,
+            // so more workers bought no throughput there (scripts/bench-eye, README).
+            workers: 2,
             queue: 32,
             max_body_bytes: 65536,
             max_request_line_bytes: 8192,
