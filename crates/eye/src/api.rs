@@ -6,6 +6,8 @@
 
 use crate::error::ApiError;
 use aivex_store::{Feedback, GovernorLogRecord, SignalFilter, SignalRecord};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 pub const DEFAULT_LIMIT: usize = 100;
@@ -40,9 +42,7 @@ fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
 
 /// Renders Unix seconds as RFC 3339 (UTC); out-of-range values render as null.
 pub fn rfc3339(secs: i64) -> Value {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| Value::String(t.to_string()))
-        .unwrap_or(Value::Null)
+    rfc3339_text(secs).map_or(Value::Null, Value::String)
 }
 
 /// The cursor is the (created_at, id) of the last row of a page, hex-encoded so that clients
@@ -178,56 +178,134 @@ pub fn parse_reason_codes(s: &str) -> Vec<String> {
 
 /// Stored JSON text as JSON; text that does not parse is passed on as a string so nothing is
 /// hidden from the client.
-fn embedded_json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+/// Stored JSON text (components, governor rules) goes out as it is stored when it is JSON, and
+/// as a string when it is not: checked, but never parsed into a tree and written back, which
+/// for a page of signals was most of the allocations (and the static build's allocator
+/// serialises threads on every one).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Embedded<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
 }
 
-pub fn governor_json(g: &GovernorLogRecord) -> Value {
-    json!({
-        "signal_id": g.signal_id,
-        "symbol": g.symbol,
-        "decision": g.decision,
-        "reason_codes": parse_reason_codes(&g.reason_codes),
-        "rules": embedded_json(&g.rules_json),
-        "config_hash": g.config_hash,
-        "at": rfc3339(g.at),
-        "at_unix": g.at,
-    })
+fn embedded(text: &str) -> Embedded<'_> {
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => Embedded::Json(raw),
+        Err(_) => Embedded::Text(text),
+    }
 }
 
-/// A signal with its full context: components (values, weights, contributions, input ages as
-/// the brain stored them) and the governor's decision with every rule it evaluated.
-pub fn signal_json(s: &SignalRecord, gov: &[GovernorLogRecord]) -> Value {
-    json!({
-        "id": s.id,
-        "symbol": s.symbol,
-        "created_at": rfc3339(s.created_at),
-        "created_at_unix": s.created_at,
-        "direction": s.direction,
-        "score": s.score,
-        "confidence": s.confidence,
-        "horizon_s": s.horizon_s,
-        "decision": s.decision,
-        "reason_codes": parse_reason_codes(&s.reasons),
-        "components": embedded_json(&s.components_json),
-        "governor": gov.last().map(governor_json).unwrap_or(Value::Null),
-    })
+/// Unix seconds as RFC 3339 (UTC) text, `None` when out of range.
+fn rfc3339_text(secs: i64) -> Option<String> {
+    jiff::Timestamp::from_second(secs)
+        .ok()
+        .map(|t| t.to_string())
 }
 
-/// `{"signals": [...], "count": n, "next_cursor": ...}` from up to `limit + 1` rows.
-pub fn page_json(rows: Vec<(SignalRecord, Vec<GovernorLogRecord>)>, limit: usize) -> Value {
-    let more = rows.len() > limit;
-    let page: Vec<_> = rows.into_iter().take(limit).collect();
-    let next = if more {
-        page.last()
-            .map(|(s, _)| Value::String(encode_cursor(s.created_at, &s.id)))
+#[derive(Serialize)]
+struct GovernorOut<'a> {
+    signal_id: &'a str,
+    symbol: &'a str,
+    decision: &'a str,
+    reason_codes: Vec<String>,
+    rules: Embedded<'a>,
+    config_hash: &'a str,
+    at: Option<String>,
+    at_unix: i64,
+}
+
+impl<'a> GovernorOut<'a> {
+    fn of(g: &'a GovernorLogRecord) -> Self {
+        GovernorOut {
+            signal_id: &g.signal_id,
+            symbol: &g.symbol,
+            decision: &g.decision,
+            reason_codes: parse_reason_codes(&g.reason_codes),
+            rules: embedded(&g.rules_json),
+            config_hash: &g.config_hash,
+            at: rfc3339_text(g.at),
+            at_unix: g.at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SignalOut<'a> {
+    id: &'a str,
+    symbol: &'a str,
+    created_at: Option<String>,
+    created_at_unix: i64,
+    direction: i32,
+    score: f64,
+    confidence: f64,
+    horizon_s: i64,
+    decision: &'a str,
+    reason_codes: Vec<String>,
+    components: Embedded<'a>,
+    governor: Option<GovernorOut<'a>>,
+}
+
+impl<'a> SignalOut<'a> {
+    fn of(s: &'a SignalRecord, gov: &'a [GovernorLogRecord]) -> Self {
+        SignalOut {
+            id: &s.id,
+            symbol: &s.symbol,
+            created_at: rfc3339_text(s.created_at),
+            created_at_unix: s.created_at,
+            direction: s.direction,
+            score: s.score,
+            confidence: s.confidence,
+            horizon_s: s.horizon_s,
+            decision: &s.decision,
+            reason_codes: parse_reason_codes(&s.reasons),
+            components: embedded(&s.components_json),
+            governor: gov.last().map(GovernorOut::of),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PageOut<'a> {
+    count: usize,
+    signals: Vec<SignalOut<'a>>,
+    next_cursor: Option<String>,
+}
+
+fn render(v: &impl Serialize) -> Result<String, ApiError> {
+    // These types have only string keys and plain values, so this cannot fail; if it ever
+    // did, the client gets a 500 naming it instead of a truncated body.
+    serde_json::to_string(v)
+        .map_err(|e| ApiError::new(500, "internal", format!("cannot render the response: {e}")))
+}
+
+/// A governor decision with every rule it evaluated, as JSON text.
+pub fn governor_json(g: &GovernorLogRecord) -> Result<String, ApiError> {
+    render(&GovernorOut::of(g))
+}
+
+/// A signal with its full context, as JSON text: components (values, weights, contributions,
+/// input ages as the brain stored them) and the governor's decision with every rule it
+/// evaluated.
+pub fn signal_json(s: &SignalRecord, gov: &[GovernorLogRecord]) -> Result<String, ApiError> {
+    render(&SignalOut::of(s, gov))
+}
+
+/// `{"count": n, "signals": [...], "next_cursor": ...}` from up to `limit + 1` rows.
+pub fn page_json(
+    rows: &[(SignalRecord, Vec<GovernorLogRecord>)],
+    limit: usize,
+) -> Result<String, ApiError> {
+    let page = rows.get(..limit).unwrap_or(rows);
+    let next_cursor = if rows.len() > limit {
+        page.last().map(|(s, _)| encode_cursor(s.created_at, &s.id))
     } else {
         None
     };
-    json!({
-        "count": page.len(),
-        "signals": page.iter().map(|(s, g)| signal_json(s, g)).collect::<Vec<_>>(),
-        "next_cursor": next.unwrap_or(Value::Null),
+    render(&PageOut {
+        count: page.len(),
+        signals: page.iter().map(|(s, g)| SignalOut::of(s, g)).collect(),
+        next_cursor,
     })
 }
 
@@ -467,6 +545,61 @@ mod tests {
             assert_eq!((e.status, e.code), (400, "invalid_query"), "{pairs:?}");
             assert!(e.message.starts_with(want), "{pairs:?}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn signal_rendering_embeds_stored_json_and_pages() {
+        let sig = |id: &str, at: i64, components: &str| SignalRecord {
+            id: id.into(),
+            symbol: "AAPL".into(),
+            created_at: at,
+            direction: 1,
+            score: 0.5,
+            confidence: f64::NAN,
+            horizon_s: 3600,
+            components_json: components.into(),
+            decision: "allow".into(),
+            reasons: "[\"OK\"]".into(),
+        };
+        let gov = GovernorLogRecord {
+            signal_id: "a".into(),
+            symbol: "AAPL".into(),
+            decision: "allow".into(),
+            reason_codes: "OK".into(),
+            rules_json: "not json".into(),
+            config_hash: "h".into(),
+            at: 60,
+        };
+        let rows = vec![
+            (sig("b", 120, r#" {"chart": {"value": 0.25}} "#), vec![]),
+            (sig("a", 60, "{broken"), vec![gov]),
+        ];
+        let page: Value = serde_json::from_str(&page_json(&rows, 1).unwrap()).unwrap();
+        assert_eq!(page["count"], 1);
+        assert_eq!(page["next_cursor"], json!(encode_cursor(120, "b")));
+        let first = &page["signals"][0];
+        assert_eq!(
+            first["components"]["chart"]["value"], 0.25,
+            "embedded as JSON"
+        );
+        assert_eq!(first["created_at"], "1970-01-01T00:02:00Z");
+        assert_eq!(first["confidence"], Value::Null, "NaN renders as null");
+        assert_eq!(first["reason_codes"], json!(["OK"]));
+        assert_eq!(first["governor"], Value::Null);
+        let all: Value = serde_json::from_str(&page_json(&rows, 5).unwrap()).unwrap();
+        assert_eq!(all["next_cursor"], Value::Null);
+        let second = &all["signals"][1];
+        assert_eq!(
+            second["components"], "{broken",
+            "not JSON: kept as a string"
+        );
+        assert_eq!(second["governor"]["rules"], "not json");
+        assert_eq!(second["governor"]["at_unix"], 60);
+        let one: Value =
+            serde_json::from_str(&signal_json(&rows[1].0, &rows[1].1).unwrap()).unwrap();
+        assert_eq!(&one, second);
+        let g: Value = serde_json::from_str(&governor_json(&rows[1].1[0]).unwrap()).unwrap();
+        assert_eq!(&g, &second["governor"]);
     }
 
     #[test]

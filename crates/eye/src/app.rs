@@ -166,7 +166,7 @@ impl App {
                     let logs = s.governor_logs_for(&ids)?;
                     Ok(sigs.into_iter().zip(logs).collect::<Vec<_>>())
                 })?;
-                Ok(Response::json(200, api::page_json(rows, limit).to_string()))
+                Ok(Response::json(200, api::page_json(&rows, limit)?))
             }
             Handler::Feedback => {
                 let now = jiff::Timestamp::now().as_second();

@@ -157,13 +157,21 @@ impl Housekeeping {
         for (s, gov) in fresh.iter().zip(logs) {
             app.metrics
                 .signal(&s.decision, &api::parse_reason_codes(&s.reasons));
-            app.events
-                .publish("signal", api::signal_json(s, &gov).to_string());
-            app.metrics.event_published();
+            match api::signal_json(s, &gov) {
+                Ok(json) => {
+                    app.events.publish("signal", json);
+                    app.metrics.event_published();
+                }
+                Err(e) => log::warn!("eye: signal {} not announced: {}", s.id, e.message),
+            }
             if let Some(g) = gov.last() {
-                app.events
-                    .publish("decision", api::governor_json(g).to_string());
-                app.metrics.event_published();
+                match api::governor_json(g) {
+                    Ok(json) => {
+                        app.events.publish("decision", json);
+                        app.metrics.event_published();
+                    }
+                    Err(e) => log::warn!("eye: decision on {} not announced: {}", s.id, e.message),
+                }
             }
             new_hw = new_hw.max(s.created_at);
             self.seen.insert(s.id.clone(), s.created_at);
