@@ -22,6 +22,7 @@ mod workers;
 
 pub use error::{Result, StoreError};
 pub use migrations::SCHEMA_VERSION;
+use model::BarRef;
 pub use model::{
     Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
     SignalFilter, SignalRecord, UpsertCounts,
@@ -141,10 +142,31 @@ impl Store {
     /// nothing), in multi-row chunks. When a batch holds the same key twice the last one
     /// wins and the earlier one counts as unchanged.
     pub fn upsert_bars(&mut self, bars: &[Bar]) -> Result<UpsertCounts> {
-        for (i, b) in bars.iter().enumerate() {
+        let rows: Vec<BarRef<'_>> = bars.iter().map(BarRef::of).collect();
+        self.upsert_bar_refs(&rows)
+    }
+
+    /// `upsert_bars` for bars of one series (symbol, interval, source): the same transaction
+    /// and counts, without a copy of the three key strings per bar.
+    pub fn upsert_series(
+        &mut self,
+        symbol: &str,
+        interval: &str,
+        source: &str,
+        candles: &[Candle],
+    ) -> Result<UpsertCounts> {
+        let rows: Vec<BarRef<'_>> = candles
+            .iter()
+            .map(|c| BarRef::series(symbol, interval, source, c))
+            .collect();
+        self.upsert_bar_refs(&rows)
+    }
+
+    fn upsert_bar_refs(&mut self, rows: &[BarRef<'_>]) -> Result<UpsertCounts> {
+        for (i, b) in rows.iter().enumerate() {
             model::validate_bar(i, b)?;
         }
-        dispatch_mut!(self.upsert_bars(bars))
+        dispatch_mut!(self.upsert_bars(rows))
     }
 
     /// Bars of one symbol and interval at or after `since`, ascending by ts. With `limit`,

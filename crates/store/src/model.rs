@@ -35,6 +35,54 @@ pub struct Candle {
     pub volume: f64,
 }
 
+/// One bar as the backends write it: `Bar` or a series' `Candle` with borrowed key strings,
+/// so a batch costs no allocation per row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BarRef<'a> {
+    pub symbol: &'a str,
+    pub interval: &'a str,
+    pub ts: i64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub adj_close: Option<f64>,
+    pub volume: f64,
+    pub source: &'a str,
+}
+
+impl<'a> BarRef<'a> {
+    pub(crate) fn of(b: &'a Bar) -> BarRef<'a> {
+        BarRef {
+            symbol: &b.symbol,
+            interval: &b.interval,
+            ts: b.ts,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            adj_close: b.adj_close,
+            volume: b.volume,
+            source: &b.source,
+        }
+    }
+
+    pub(crate) fn series(symbol: &'a str, interval: &'a str, source: &'a str, c: &Candle) -> Self {
+        BarRef {
+            symbol,
+            interval,
+            ts: c.ts,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            adj_close: c.adj_close,
+            volume: c.volume,
+            source,
+        }
+    }
+}
+
 /// A news article with its NLP outputs. `id` is chosen by the caller (guid or a hash of the
 /// canonical URL). `ingested_at` is kept from the first ingest: re-ingesting an unchanged
 /// article changes nothing.
@@ -228,10 +276,10 @@ fn is_date(v: &str) -> bool {
 }
 
 /// Checks a bar; `i` is its position in the batch (for the error message).
-pub(crate) fn validate_bar(i: usize, b: &Bar) -> Result<()> {
-    non_empty("bar", i, "symbol", &b.symbol, 32)?;
-    non_empty("bar", i, "interval", &b.interval, 16)?;
-    non_empty("bar", i, "source", &b.source, 64)?;
+pub(crate) fn validate_bar(i: usize, b: &BarRef<'_>) -> Result<()> {
+    non_empty("bar", i, "symbol", b.symbol, 32)?;
+    non_empty("bar", i, "interval", b.interval, 16)?;
+    non_empty("bar", i, "source", b.source, 64)?;
     for (field, v) in [
         ("open", b.open),
         ("high", b.high),
@@ -402,7 +450,9 @@ mod tests {
             ),
         ];
         for (b, want) in cases {
-            let got = validate_bar(3, &b).err().map(|e| e.to_string());
+            let got = validate_bar(3, &BarRef::of(&b))
+                .err()
+                .map(|e| e.to_string());
             assert_eq!(got, want.map(|w| format!("invalid value: {w}")), "{b:?}");
         }
     }

@@ -10,8 +10,8 @@
 use crate::error::{scrub, Result, StoreError};
 use crate::migrations::{self, Applied, Migration};
 use crate::model::{
-    self, Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
-    SignalFilter, SignalRecord, UpsertCounts,
+    self, Article, Bar, BarRef, Candle, Component, Feedback, Fundamental, GovernorLogRecord,
+    MigrateReport, SignalFilter, SignalRecord, UpsertCounts,
 };
 use crate::sql::{self, Param};
 use crate::url::MysqlParams;
@@ -301,7 +301,7 @@ impl Mysql {
         TxOpts::default().set_isolation_level(Some(IsolationLevel::ReadCommitted))
     }
 
-    pub(crate) fn upsert_bars(&mut self, bars: &[Bar]) -> Result<UpsertCounts> {
+    pub(crate) fn upsert_bars(&mut self, bars: &[BarRef<'_>]) -> Result<UpsertCounts> {
         let (kept, superseded) = sql::dedupe_bars(bars);
         self.write(|tx| {
             // Inside the closure: a retried transaction counts from scratch.
@@ -313,8 +313,8 @@ impl Mysql {
                 let mut args: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
                 for b in chunk {
                     args.extend([
-                        text(&b.symbol),
-                        text(&b.interval),
+                        text(b.symbol),
+                        text(b.interval),
                         Value::Int(b.ts),
                         Value::Double(b.open),
                         Value::Double(b.high),
@@ -322,7 +322,7 @@ impl Mysql {
                         Value::Double(b.close),
                         opt_f64(b.adj_close),
                         Value::Double(b.volume),
-                        text(&b.source),
+                        text(b.source),
                     ]);
                 }
                 let q = format!(

@@ -5,7 +5,7 @@
 //! its optional filters and keyset cursor. Pure string building: no connection here, and
 //! every value travels as a bound parameter, never spliced into the text.
 
-use crate::model::{Bar, SignalFilter};
+use crate::model::{BarRef, SignalFilter};
 
 /// A bound parameter value, converted to the driver's type by each backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,16 +175,16 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
 
 /// Keeps the last occurrence of each (symbol, interval, ts) so one statement never touches
 /// a key twice; returns the kept bars in input order and how many were superseded.
-pub(crate) fn dedupe_bars(bars: &[Bar]) -> (Vec<&Bar>, u64) {
+pub(crate) fn dedupe_bars<'a, 'b>(bars: &'b [BarRef<'a>]) -> (Vec<&'b BarRef<'a>>, u64) {
     use std::collections::HashMap;
     let mut last: HashMap<(&str, &str, i64), usize> = HashMap::with_capacity(bars.len());
     for (i, b) in bars.iter().enumerate() {
-        last.insert((b.symbol.as_str(), b.interval.as_str(), b.ts), i);
+        last.insert((b.symbol, b.interval, b.ts), i);
     }
-    let kept: Vec<&Bar> = bars
+    let kept: Vec<&BarRef<'a>> = bars
         .iter()
         .enumerate()
-        .filter(|(i, b)| last.get(&(b.symbol.as_str(), b.interval.as_str(), b.ts)) == Some(i))
+        .filter(|(i, b)| last.get(&(b.symbol, b.interval, b.ts)) == Some(i))
         .map(|(_, b)| b)
         .collect();
     let superseded = (bars.len() - kept.len()) as u64;
@@ -243,9 +243,9 @@ mod tests {
 
     #[test]
     fn dedupe_keeps_last() {
-        let b = |ts: i64, close: f64| Bar {
-            symbol: "A".into(),
-            interval: "1d".into(),
+        let b = |ts: i64, close: f64| BarRef {
+            symbol: "A",
+            interval: "1d",
             ts,
             open: 1.0,
             high: 1.0,
@@ -253,7 +253,7 @@ mod tests {
             close,
             adj_close: None,
             volume: 1.0,
-            source: "t".into(),
+            source: "t",
         };
         let bars = vec![b(1, 1.0), b(2, 1.0), b(1, 2.0)];
         let (kept, dropped) = dedupe_bars(&bars);

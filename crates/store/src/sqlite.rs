@@ -10,8 +10,8 @@
 use crate::error::{Result, StoreError};
 use crate::migrations::{self, Applied, Migration};
 use crate::model::{
-    self, Article, Bar, Candle, Component, Feedback, Fundamental, GovernorLogRecord, MigrateReport,
-    SignalFilter, SignalRecord, UpsertCounts,
+    self, Article, Bar, BarRef, Candle, Component, Feedback, Fundamental, GovernorLogRecord,
+    MigrateReport, SignalFilter, SignalRecord, UpsertCounts,
 };
 use crate::sql::{self, Param};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -272,7 +272,7 @@ impl Sqlite {
         Ok(report)
     }
 
-    pub(crate) fn upsert_bars(&mut self, bars: &[Bar]) -> Result<UpsertCounts> {
+    pub(crate) fn upsert_bars(&mut self, bars: &[BarRef<'_>]) -> Result<UpsertCounts> {
         let (kept, superseded) = sql::dedupe_bars(bars);
         let mut counts = UpsertCounts {
             unchanged: superseded,

@@ -89,6 +89,13 @@ struct Pending {
     rows: usize,
 }
 
+/// One source's bars for a store worker: `rows` go into the series (symbol, interval, column).
+struct Batch {
+    source: usize,
+    column: String,
+    rows: Vec<Candle>,
+}
+
 /// What a store worker did for one symbol: each source's write, then (when a write changed
 /// something or the symbol has no component yet) its newest `window` bars.
 struct Written {
@@ -103,17 +110,22 @@ fn write_symbol(
     symbol: String,
     interval: &str,
     window: usize,
-    batches: Vec<(usize, Vec<aivex_store::Bar>)>,
+    batches: Vec<Batch>,
     needs_component: bool,
 ) -> Written {
     let mut changed = false;
     let mut writes = Vec::with_capacity(batches.len());
-    for (i, rows) in batches {
-        let r = store.upsert_bars(&rows);
+    for Batch {
+        source,
+        column,
+        rows,
+    } in batches
+    {
+        let r = store.upsert_series(&symbol, interval, &column, &rows);
         if let Ok(c) = &r {
             changed |= c.inserted + c.updated > 0;
         }
-        writes.push((i, r));
+        writes.push((source, r));
     }
     let candles =
         (changed || needs_component).then(|| store.recent_candles(&symbol, interval, window));
@@ -211,7 +223,7 @@ impl Chart {
         ctx: &mut Ctx<'_>,
         deferred: &mut Deferred,
         i: usize,
-    ) -> Result<Option<(Pending, Vec<aivex_store::Bar>)>, ModuleError> {
+    ) -> Result<Option<(Pending, Batch)>, ModuleError> {
         let Some(BarSource { source, symbol }) = self.sources.get(i) else {
             return Ok(None);
         };
@@ -302,15 +314,12 @@ impl Chart {
             }
         };
         summary.unchanged += known as u64;
-        let column = source.column();
-        let rows: Vec<aivex_store::Bar> = parsed
+        let rows: Vec<Candle> = parsed
             .bars
             .get(plan.start..)
             .unwrap_or_default()
             .iter()
-            .map(|b| aivex_store::Bar {
-                symbol: symbol.clone(),
-                interval: self.interval.clone(),
+            .map(|b| Candle {
                 ts: b.ts,
                 open: b.open,
                 high: b.high,
@@ -318,7 +327,6 @@ impl Chart {
                 close: b.close,
                 adj_close: b.adj_close,
                 volume: b.volume,
-                source: column.clone(),
             })
             .collect();
         summary.unchanged += plan.start as u64;
@@ -332,7 +340,12 @@ impl Chart {
             next: plan.next,
             rows: rows.len(),
         };
-        Ok(Some((pending, rows)))
+        let batch = Batch {
+            source: i,
+            column: source.column(),
+            rows,
+        };
+        Ok(Some((pending, batch)))
     }
 
     /// Books one symbol's landed job: the seen cache, each source's summary line, store
@@ -445,9 +458,9 @@ impl Module for Chart {
             let mut batches = Vec::new();
             for i in members {
                 match self.prepare(ctx, &mut deferred, i) {
-                    Ok(Some((pending, rows))) => {
+                    Ok(Some((pending, batch))) => {
                         waiting.insert(i, pending);
-                        batches.push((i, rows));
+                        batches.push(batch);
                     }
                     Ok(None) => {}
                     Err(e) => {
