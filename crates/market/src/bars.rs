@@ -9,18 +9,8 @@ use crate::error::{MarketError, Position, RowError};
 use crate::time::{epoch_units_to_seconds, parse_instant};
 use serde_json::Value;
 
-/// One bar. `ts` is the bar's open time in unix seconds UTC (midnight for daily bars).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bar {
-    pub ts: i64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    /// Stored when the file has it; indicators never use it.
-    pub adj_close: Option<f64>,
-    pub volume: f64,
-}
+/// One bar: the shared `aivex_core::Candle` (the store writes and returns the same type).
+pub type Bar = aivex_core::Candle;
 
 /// Which format a document was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

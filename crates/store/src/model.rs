@@ -22,18 +22,9 @@ pub struct Bar {
     pub source: String,
 }
 
-/// The numbers of one stored bar, without its key strings: what indicator code reads back
-/// (`Store::recent_candles`), cheaper to fetch and decode than a whole `Bar`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Candle {
-    pub ts: i64,
-    pub open: f64,
-    pub high: f64,
-    pub low: f64,
-    pub close: f64,
-    pub adj_close: Option<f64>,
-    pub volume: f64,
-}
+/// The numbers of one stored bar, without its key strings: what `Store::recent_candles`
+/// returns and `Store::upsert_series` takes (the type every layer shares, from aivex-core).
+pub use aivex_core::Candle;
 
 /// One bar as the backends write it: `Bar` or a series' `Candle` with borrowed key strings,
 /// so a batch costs no allocation per row.

@@ -387,13 +387,9 @@ impl Mysql {
         interval: &str,
         limit: i64,
     ) -> Result<Vec<Candle>> {
-        let params = [
-            Param::Text(symbol.into()),
-            Param::Text(interval.into()),
-            Param::Int(limit),
-        ];
+        let (q, params) = sql::candles_query(symbol, interval, limit);
         type R = (i64, f64, f64, f64, f64, Option<f64>, f64);
-        let rows: Vec<R> = self.query(sql::CANDLES_NEWEST_FIRST, &params)?;
+        let rows: Vec<R> = self.query(q, &params)?;
         Ok(rows
             .into_iter()
             .map(|(ts, open, high, low, close, adj_close, volume)| Candle {

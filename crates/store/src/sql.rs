@@ -54,11 +54,24 @@ pub(crate) fn bars_query(
     (sql, params)
 }
 
-/// The newest `limit` bars of one symbol and interval, newest first (callers reverse them):
-/// a plain descending index range, no derived table, so both dialects stop after `limit` rows.
-pub(crate) const CANDLES_NEWEST_FIRST: &str =
-    "SELECT ts, open, high, low, close, adj_close, volume \
-     FROM ohlcv WHERE symbol = ? AND `interval` = ? ORDER BY ts DESC LIMIT ?";
+/// `(sql, params)` for the newest `limit` bars of one symbol and interval, newest first
+/// (callers reverse them): a plain descending index range, no derived table, so both dialects
+/// stop after `limit` rows. Columns: ts, open, high, low, close, adj_close, volume.
+pub(crate) fn candles_query(
+    symbol: &str,
+    interval: &str,
+    limit: i64,
+) -> (&'static str, Vec<Param>) {
+    (
+        "SELECT ts, open, high, low, close, adj_close, volume \
+         FROM ohlcv WHERE symbol = ? AND `interval` = ? ORDER BY ts DESC LIMIT ?",
+        vec![
+            Param::Text(symbol.into()),
+            Param::Text(interval.into()),
+            Param::Int(limit),
+        ],
+    )
+}
 
 /// Governor log lines of up to this many signals per query (well under every dialect's
 /// placeholder limit).

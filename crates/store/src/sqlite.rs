@@ -372,12 +372,8 @@ impl Sqlite {
         interval: &str,
         limit: i64,
     ) -> Result<Vec<Candle>> {
-        let params = [
-            Param::Text(symbol.into()),
-            Param::Text(interval.into()),
-            Param::Int(limit),
-        ];
-        self.query(sql::CANDLES_NEWEST_FIRST, &params, |r| {
+        let (q, params) = sql::candles_query(symbol, interval, limit);
+        self.query(q, &params, |r| {
             Ok(Candle {
                 ts: r.get(0)?,
                 open: r.get(1)?,

@@ -314,21 +314,7 @@ impl Chart {
             }
         };
         summary.unchanged += known as u64;
-        let rows: Vec<Candle> = parsed
-            .bars
-            .get(plan.start..)
-            .unwrap_or_default()
-            .iter()
-            .map(|b| Candle {
-                ts: b.ts,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                adj_close: b.adj_close,
-                volume: b.volume,
-            })
-            .collect();
+        let rows: Vec<Candle> = parsed.bars.get(plan.start..).unwrap_or_default().to_vec();
         summary.unchanged += plan.start as u64;
         if rows.is_empty() {
             log::info!("{}", summary.line(MODULE));
@@ -401,20 +387,8 @@ impl Chart {
     }
 
     /// The chart component of `symbol` from its newest stored bars.
-    fn component(&self, symbol: &str, candles: &[Candle], now: i64) -> Option<Component> {
-        let bars: Vec<aivex_market::Bar> = candles
-            .iter()
-            .map(|b| aivex_market::Bar {
-                ts: b.ts,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                adj_close: b.adj_close,
-                volume: b.volume,
-            })
-            .collect();
-        let Some(c) = aivex_market::chart_component(&bars) else {
+    fn component(&self, symbol: &str, bars: &[Candle], now: i64) -> Option<Component> {
+        let Some(c) = aivex_market::chart_component(bars) else {
             log::info!(
                 "{MODULE}: {symbol}: {} bar(s) stored, the chart component needs at least 50",
                 bars.len()
