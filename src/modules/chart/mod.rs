@@ -378,6 +378,8 @@ impl Chart {
                 }
             }
             Some(Err(e)) => {
+                // Its bars may have landed: the next cycle must compute the component anyway.
+                self.has_component.remove(&w.symbol);
                 fatal.get_or_insert_with(|| {
                     ModuleError::from(e)
                         .context(format!("{MODULE}: reading the bars of {}", w.symbol))
@@ -491,27 +493,32 @@ impl Module for Chart {
             );
             log::info!("{}", p.summary.line(MODULE));
         }
-        if let Some(e) = fatal {
-            if !components.is_empty() {
-                log::warn!(
-                    "{MODULE}: chart components of {} symbol(s) not stored: the cycle ended on a store error",
-                    components.len()
-                );
-            }
-            return Err(e);
-        }
+        // Components of the symbols whose bars did land are stored even when the cycle ends
+        // on a store error: their bars will not count as changed again, so a component left
+        // out now would stay stale until their next new bar. One that cannot be stored is
+        // forgotten in `has_component`, so the next cycle computes it again.
         if !components.is_empty() {
-            let counts = self.store.upsert_components(&components).map_err(|e| {
-                log::error!(
-                    "{MODULE}: NOT STORED: chart components of {} symbol(s)",
-                    components.len()
-                );
-                ModuleError::from(e)
-            })?;
-            for c in &components {
-                self.has_component.insert(c.symbol.clone());
+            match self.store.upsert_components(&components) {
+                Ok(counts) => {
+                    for c in &components {
+                        self.has_component.insert(c.symbol.clone());
+                    }
+                    ingest::log_components(MODULE, components.len(), &counts);
+                }
+                Err(e) => {
+                    log::error!(
+                        "{MODULE}: NOT STORED: chart components of {} symbol(s)",
+                        components.len()
+                    );
+                    for c in &components {
+                        self.has_component.remove(&c.symbol);
+                    }
+                    fatal.get_or_insert(ModuleError::from(e));
+                }
             }
-            ingest::log_components(MODULE, components.len(), &counts);
+        }
+        if let Some(e) = fatal {
+            return Err(e);
         }
         deferred.finish()
     }
