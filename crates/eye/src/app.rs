@@ -38,10 +38,17 @@ pub struct App {
     pub version: &'static str,
 }
 
-/// Page cache per worker connection: Eye's queries read a page of signals through indexes,
+/// Page cache per Eye connection: Eye's queries read a page of signals through indexes,
 /// so a small cache costs little speed, while SQLite's default 2 MiB per connection times the
 /// workers would be a third of Eye's memory budget.
-pub(crate) const WORKER_CACHE_KIB: u32 = 512;
+const CACHE_KIB: u32 = 512;
+
+/// Opens one of Eye's store connections (a worker's or the housekeeping cycle's).
+pub(crate) fn open_store(url: &str) -> Result<Store, StoreError> {
+    let mut store = Store::open(url)?;
+    store.limit_cache(CACHE_KIB)?;
+    Ok(store)
+}
 
 /// A worker's own store handle: `Store` is not shared between threads. Opened on first use
 /// and dropped after an "unavailable" error so that the next request reconnects.
@@ -57,11 +64,7 @@ impl StoreSlot {
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, ApiError> {
         if self.store.is_none() {
-            let mut store = Store::open(url).map_err(ApiError::from)?;
-            store
-                .limit_cache(WORKER_CACHE_KIB)
-                .map_err(ApiError::from)?;
-            self.store = Some(store);
+            self.store = Some(open_store(url).map_err(ApiError::from)?);
         }
         let Some(store) = self.store.as_mut() else {
             return Err(ApiError::new(503, "store_unavailable", "store not open"));

@@ -11,6 +11,7 @@
 
 use crate::api;
 use crate::app::App;
+use crate::error::ApiError;
 use crate::health::Probe;
 use aivex_store::{SignalFilter, SignalRecord, Store};
 use std::collections::{BTreeMap, HashMap};
@@ -77,9 +78,8 @@ impl Housekeeping {
     fn probe(&mut self, app: &App, now_unix: f64) -> Probe {
         let result = (|| {
             if self.store.is_none() {
-                let mut s = Store::open(&app.db_url)?;
+                let s = crate::app::open_store(&app.db_url)?;
                 s.check_schema()?;
-                s.limit_cache(crate::app::WORKER_CACHE_KIB)?;
                 self.store = Some(s);
             }
             let Some(s) = self.store.as_ref() else {
@@ -157,21 +157,9 @@ impl Housekeeping {
         for (s, gov) in fresh.iter().zip(logs) {
             app.metrics
                 .signal(&s.decision, &api::parse_reason_codes(&s.reasons));
-            match api::signal_json(s, &gov) {
-                Ok(json) => {
-                    app.events.publish("signal", json);
-                    app.metrics.event_published();
-                }
-                Err(e) => log::warn!("eye: signal {} not announced: {}", s.id, e.message),
-            }
+            announce(app, "signal", &s.id, api::signal_json(s, &gov));
             if let Some(g) = gov.last() {
-                match api::governor_json(g) {
-                    Ok(json) => {
-                        app.events.publish("decision", json);
-                        app.metrics.event_published();
-                    }
-                    Err(e) => log::warn!("eye: decision on {} not announced: {}", s.id, e.message),
-                }
+                announce(app, "decision", &s.id, api::governor_json(g));
             }
             new_hw = new_hw.max(s.created_at);
             self.seen.insert(s.id.clone(), s.created_at);
@@ -287,6 +275,20 @@ pub fn complete_lines(b: &[u8]) -> Vec<String> {
 /// data dir.
 pub fn run_dir(data_dir: &Path, run_dir: Option<&Path>) -> PathBuf {
     run_dir.map_or_else(|| data_dir.join("runs").join("current"), Path::to_path_buf)
+}
+
+/// Publishes one rendered event (and counts it); a rendering failure is logged, not sent.
+fn announce(app: &App, kind: &'static str, signal_id: &str, rendered: Result<String, ApiError>) {
+    match rendered {
+        Ok(json) => {
+            app.events.publish(kind, json);
+            app.metrics.event_published();
+        }
+        Err(e) => log::warn!(
+            "eye: {kind} event of signal {signal_id} not announced: {}",
+            e.message
+        ),
+    }
 }
 
 #[cfg(test)]

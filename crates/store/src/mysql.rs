@@ -755,9 +755,9 @@ impl Mysql {
 
     /// The log lines of `ids` (at most `sql::GOVLOG_IDS_PER_QUERY`), by signal then id.
     pub(crate) fn governor_logs(&self, ids: &[&str]) -> Result<Vec<GovernorLogRecord>> {
-        let params: Vec<Param> = ids.iter().map(|id| Param::Text((*id).into())).collect();
+        let (q, params) = sql::govlog_query(ids);
         type R = (String, String, String, String, String, String, i64);
-        let rows: Vec<R> = self.query(&sql::govlog_query(ids.len()), &params)?;
+        let rows: Vec<R> = self.query(&q, &params)?;
         Ok(rows
             .into_iter()
             .map(

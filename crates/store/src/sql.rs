@@ -77,10 +77,14 @@ pub(crate) fn candles_query(
 /// placeholder limit).
 pub(crate) const GOVLOG_IDS_PER_QUERY: usize = 500;
 
-/// The governor log lines of `n` signals, grouped by signal and oldest first within one.
-pub(crate) fn govlog_query(n: usize) -> String {
-    let marks = vec!["?"; n].join(", ");
-    format!("SELECT {GOVLOG_COLS} FROM governor_log WHERE signal_id IN ({marks}) ORDER BY signal_id, id")
+/// `(sql, params)` for the governor log lines of `ids` (at most `GOVLOG_IDS_PER_QUERY`),
+/// grouped by signal and oldest first within one.
+pub(crate) fn govlog_query(ids: &[&str]) -> (String, Vec<Param>) {
+    let marks = vec!["?"; ids.len()].join(", ");
+    (
+        format!("SELECT {GOVLOG_COLS} FROM governor_log WHERE signal_id IN ({marks}) ORDER BY signal_id, id"),
+        ids.iter().map(|id| Param::Text((*id).into())).collect(),
+    )
 }
 
 /// `(sql, params)` for `Store::articles_for`, oldest first by publication (or ingest) time.

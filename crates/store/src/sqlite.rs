@@ -682,8 +682,8 @@ impl Sqlite {
 
     /// The log lines of `ids` (at most `sql::GOVLOG_IDS_PER_QUERY`), by signal then id.
     pub(crate) fn governor_logs(&self, ids: &[&str]) -> Result<Vec<GovernorLogRecord>> {
-        let params: Vec<Param> = ids.iter().map(|id| Param::Text((*id).into())).collect();
-        self.query(&sql::govlog_query(ids.len()), &params, govlog_from)
+        let (q, params) = sql::govlog_query(ids);
+        self.query(&q, &params, govlog_from)
     }
 
     pub(crate) fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {
