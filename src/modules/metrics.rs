@@ -89,8 +89,7 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
 
 impl Metrics {
     pub fn new(env: &ModuleEnv) -> Result<Metrics, ModuleError> {
-        let s: Settings = serde_json::from_value(env.settings.clone())
-            .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
+        let s: Settings = ingest::settings(MODULE, env)?;
         let concepts = merged_concepts(&s.concepts)?;
         let opts =
             ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;

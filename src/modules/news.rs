@@ -150,8 +150,7 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
 
 impl News {
     pub fn new(env: &ModuleEnv) -> Result<News, ModuleError> {
-        let s: Settings = serde_json::from_value(env.settings.clone())
-            .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
+        let s: Settings = ingest::settings(MODULE, env)?;
         let window_s = s.window_s.unwrap_or(7 * DAY);
         let half_life_s = s.half_life_s.unwrap_or(DAY);
         if window_s <= 0 || half_life_s < 0 {

@@ -75,6 +75,16 @@ pub fn valid_symbol(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || ".-_^=/".contains(c))
 }
 
+/// The module's `[settings]` table as its `Settings` type; a mistyped or unknown key is a
+/// ConfigError naming the module.
+pub fn settings<T: serde::de::DeserializeOwned>(
+    module: &str,
+    env: &aivex_core::ModuleEnv,
+) -> Result<T, ModuleError> {
+    serde_json::from_value(env.settings.clone())
+        .map_err(|e| ModuleError::Config(format!("{module} settings: {e}")))
+}
+
 /// Reads `sources`: each entry a string (a path or URL) or a table
 /// `{ symbol = "...", url = "..." }` / `{ symbol = "...", path = "..." }`.
 pub fn parse_sources(module: &str, v: Option<&Value>) -> Result<Vec<Source>, ModuleError> {

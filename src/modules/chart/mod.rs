@@ -142,8 +142,7 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
 
 impl Chart {
     pub fn new(env: &ModuleEnv) -> Result<Chart, ModuleError> {
-        let s: Settings = serde_json::from_value(env.settings.clone())
-            .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
+        let s: Settings = ingest::settings(MODULE, env)?;
         let interval = s.interval.trim().to_string();
         if interval.is_empty() || interval.chars().count() > 16 {
             return Err(ModuleError::Config(format!(
