@@ -1,6 +1,7 @@
 //! aivex's integration tests: one binary, organised by feature, each test driving the real
 //! `aivex` executable through `harness`. Every wait has a hard deadline.
 
+mod fixtures;
 mod harness;
 
 mod brain;

@@ -1,5 +1,6 @@
 //! The whole pipeline under the supervisor in once mode on the demo data: a copy of config/
-//! and modules/ in a temp directory (so data/ lands there), `aivex run --mode once`, then the
+//! (the demo dated relative to today, see `fixtures`) and modules/ in a temp directory (so
+//! data/ lands there), `aivex run --mode once`, then the
 //! rows every stage produced (ohlcv, news_articles, fundamentals, components, signals,
 //! governor_log) and brain's exports. Once on SQLite, once on MariaDB (`AIVEX_TEST_MYSQL_URL`,
 //! a fresh database per run; required under CI).
@@ -25,11 +26,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A temp directory holding copies of the repository's config/ and modules/.
+/// A temp directory holding copies of the repository's config/ (its demo data dated so that it
+/// ends yesterday, whatever the day) and modules/.
 fn demo_env(name: &str) -> Env {
     let env = Env::new(name);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&repo.join("config"), &env.path("config"));
+    crate::fixtures::dated_config(&env.path("config"));
     for m in ["chart", "news", "metrics", "brain", "eye"] {
         copy_dir(&repo.join("modules").join(m), &env.path("modules").join(m));
     }

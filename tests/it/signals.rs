@@ -260,9 +260,11 @@ fn summaries(out: &std::process::Output, module: &str) -> Vec<String> {
 
 // ---------------------------------------------------------------- demo data, SQLite
 
-/// The three modules on the shipped demo data and settings, then again: nothing new.
+/// The three modules on the shipped demo data (dated so that it ends yesterday) and settings,
+/// then again: nothing new.
 fn ingest_demo(s: &Site, symbols: &[&str]) {
-    let config = Path::new(REPO).join("config");
+    let config = s.env.path("config");
+    crate::fixtures::dated_config(&config);
     for m in ["chart", "news", "metrics"] {
         let out = s.module(m, &repo_settings(m), &config);
         assert_eq!(out.status.code(), Some(0), "{m}: {:?}", text(&out));
@@ -525,16 +527,18 @@ fn chart_bad_input_over_http_keeps_good_rows_and_exits_75_on_transient_failure()
 fn news_bad_input_over_http_keeps_good_items_and_redacts_the_key() {
     let srv = Server::start();
     let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>https://n.example/</link>
-<item><guid>a1</guid><title>Apple shares surge on record profit</title><link>/a1</link><pubDate>Fri, 20 Nov 2026 10:00:00 GMT</pubDate></item>
+<item><guid>a1</guid><title>Apple shares surge on record profit</title><link>/a1</link><pubDate>{yesterday}</pubDate></item>
 <item><guid>a2</guid><title>$MSFT slumps after weak guidance</title><link>/a2</link></item>
-<item><guid>a3</guid><title>Broken <b>here</title><link"#;
+<item><guid>a3</guid><title>Broken <b>here</title><link"#
+        .replace("{yesterday}", &crate::fixtures::rfc822_days_ago(1, 10));
     srv.set("/feed.xml", ok(rss));
     srv.set("/av.json", ok(r#"{"Note": "Thank you for using Alpha Vantage! Our standard API rate limit is 25 requests per day."}"#));
     srv.set(
         "/feed.json",
         ok(r#"{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
-            {"id": "j1", "url": "https://j.example/1", "title": "Nvidia wins big contract", "date_published": "2026-11-21T08:00:00Z"},
-            {"id": "j2", "title": "Bad date", "date_published": "yesterday-ish"}]}"#),
+            {"id": "j1", "url": "https://j.example/1", "title": "Nvidia wins big contract", "date_published": "{today}"},
+            {"id": "j2", "title": "Bad date", "date_published": "yesterday-ish"}]}"#
+            .replace("{today}", &crate::fixtures::rfc3339_days_ago(0, 0))),
     );
     let s = store_env("sig-news-http", None);
     let settings = json!({

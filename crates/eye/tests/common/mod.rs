@@ -2,8 +2,9 @@
 //! MariaDB named by `AIVEX_TEST_MYSQL_URL`), a fake supervisor run directory, an `Eye` on an
 //! ephemeral loopback port, and a raw-socket HTTP client with hard deadlines.
 //!
-//! Each fixture writes signals into its own time window and symbol prefix, so tests sharing
-//! one MariaDB database never see each other's rows. Nothing here fakes Eye or the store.
+//! Each fixture has a store of its own (a SQLite file, or a MariaDB database created for it and
+//! dropped after it), so no test sees another's rows, nor rows a run with a shifted clock left
+//! behind. Nothing here fakes Eye or the store.
 
 #![allow(dead_code)]
 
@@ -54,11 +55,41 @@ pub struct Fixture {
     pub base: i64,
     /// Symbol prefix unique to this fixture.
     pub prefix: String,
+    /// The MariaDB database created for this fixture: (admin URL, name), dropped with it.
+    mysql_db: Option<(String, String)>,
+}
+
+/// A fresh database on the server of `base` (a `mysql://` URL): (its URL, its name).
+fn create_mysql_db(base: &str, name: &str) -> String {
+    use mysql::prelude::Queryable;
+    let opts = mysql::Opts::from_url(base).expect("AIVEX_TEST_MYSQL_URL parses");
+    mysql::Conn::new(opts)
+        .and_then(|mut c| c.query_drop(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")))
+        .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
+    let (main, query) = match base.split_once('?') {
+        Some((m, q)) => (m, format!("?{q}")),
+        None => (base, String::new()),
+    };
+    let server = main.rsplit_once('/').map_or(main, |(b, _)| b);
+    format!("{server}/{name}{query}")
+}
+
+fn drop_mysql_db(base: &str, name: &str) {
+    use mysql::prelude::Queryable;
+    if let Ok(mut c) = mysql::Opts::from_url(base)
+        .map_err(mysql::Error::from)
+        .and_then(mysql::Conn::new)
+    {
+        let _ = c.query_drop(format!("DROP DATABASE IF EXISTS {name}"));
+    }
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((base, name)) = &self.mysql_db {
+            drop_mysql_db(base, name);
+        }
     }
 }
 
@@ -80,9 +111,16 @@ impl Fixture {
         let dir = std::env::temp_dir().join(format!("aivex-eye-test-{id}"));
         let run_dir = dir.join("run");
         std::fs::create_dir_all(run_dir.join("state")).ok()?;
+        let mut mysql_db = None;
         let db_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.join("aivex.sqlite").display()),
-            Backend::Mysql => mysql_url()?,
+            Backend::Mysql => {
+                let base = mysql_url()?;
+                let name = format!("aivex_eye_{}_{seq}", std::process::id());
+                let url = create_mysql_db(&base, &name);
+                mysql_db = Some((base, name));
+                url
+            }
         };
         let mut store = Store::open(&db_url).unwrap_or_else(|e| panic!("open store: {e}"));
         store.migrate().unwrap_or_else(|e| panic!("migrate: {e}"));
@@ -120,6 +158,7 @@ impl Fixture {
             store,
             base,
             prefix,
+            mysql_db,
         };
         f.write_state(&[("news", json!({"state": "RUNNING", "restarts": 0, "heartbeat_age_s": 1.0, "heartbeat_ttl_s": 60.0, "last_exit": null}))], 0.0);
         Some(f)
