@@ -47,7 +47,8 @@ fn clip(s: &str, max: usize) -> String {
 
 /// Writes one record and its log line, then prunes the oldest records beyond `keep`.
 pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<PathBuf> {
-    let dir = run_dir.join("errors").join("crashes");
+    let run = aivex_core::contract::RunPaths::new(run_dir);
+    let dir = run.crashes_dir();
     std::fs::create_dir_all(&dir)?;
     let mut rec = rec.clone();
     rec.message = clip(&rec.message, MAX_MESSAGE);
@@ -72,7 +73,7 @@ pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<
         &serde_json::to_vec_pretty(&rec).unwrap_or_default(),
     )?;
 
-    let log = run_dir.join("errors").join(format!("{}.log", rec.module));
+    let log = run.errors_log(&rec.module);
     if std::fs::metadata(&log).map_or(0, |m| m.len()) > MAX_TEXT_LOG {
         let _ = std::fs::rename(&log, log.with_extension("log.1"));
     }

@@ -18,7 +18,6 @@ use aivex_store::{SignalFilter, SignalRecord, Store};
 use settings::Settings;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Signals read per page while looking for ones to score, so memory stays flat however long
@@ -29,7 +28,7 @@ const ENTRY_LOOKBACK_S: i64 = 14 * 86_400;
 
 pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     let settings = Settings::parse(&env.settings)?;
-    let exports = exports_enabled(std::env::var("AIVEX_EXPORTS").ok().as_deref())?;
+    let exports = env.exports;
     let store = Store::open(&env.database_url)?;
     store.check_schema()?;
     let config_hash = aivex_brain::config_hash(&settings.governor);
@@ -54,17 +53,6 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
         exports,
         exports_written: false,
     }))
-}
-
-/// `AIVEX_EXPORTS` (set by the supervisor from `[runtime] exports`); unset means on.
-fn exports_enabled(value: Option<&str>) -> Result<bool, ModuleError> {
-    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("true") | Some("1") | Some("yes") | Some("on") => Ok(true),
-        Some("false") | Some("0") | Some("no") | Some("off") => Ok(false),
-        Some(other) => Err(ModuleError::Config(format!(
-            "AIVEX_EXPORTS={other:?} is not true or false"
-        ))),
-    }
 }
 
 /// A stored signal whose horizon has passed and that waits for its outcome.
@@ -511,10 +499,10 @@ impl Brain {
         now: i64,
         latest: &HashMap<String, SignalRecord>,
     ) -> Result<(), ModuleError> {
-        let Some(run_dir) = ctx.env.run_dir.as_ref() else {
+        if ctx.env.run_dir.is_none() {
             log::debug!("brain: no run directory (not under a supervisor): exports skipped");
             return Ok(());
-        };
+        }
         let mut signals = Vec::with_capacity(latest.len());
         for rec in latest.values() {
             match plan::latest_signal(rec) {
@@ -543,12 +531,13 @@ impl Brain {
                 aivex_brain::governor_summary(now, window_s, &self.config_hash, &decisions),
             ),
         ];
-        let dir: PathBuf = run_dir.join("exports");
+        let run = ctx.env.run();
+        let dir = run.exports_dir();
         std::fs::create_dir_all(&dir).map_err(|e| {
             ModuleError::Recoverable(format!("cannot create {}: {e}", dir.display()))
         })?;
         for (name, doc) in docs {
-            let path = dir.join(name);
+            let path = run.export(name);
             let body = serde_json::to_vec_pretty(&doc)
                 .map_err(|e| ModuleError::Recoverable(format!("cannot serialise {name}: {e}")))?;
             crate::supervisor::rundir::write_atomic(&path, &body).map_err(|e| {
@@ -557,31 +546,5 @@ impl Brain {
         }
         self.exports_written = true;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::exports_enabled;
-
-    #[test]
-    fn exports_switch_table() {
-        let table = [
-            (None, Some(true)),
-            (Some("true"), Some(true)),
-            (Some(" TRUE "), Some(true)),
-            (Some("1"), Some(true)),
-            (Some("false"), Some(false)),
-            (Some("off"), Some(false)),
-            (Some("0"), Some(false)),
-            (Some("maybe"), None),
-        ];
-        for (value, want) in table {
-            assert_eq!(exports_enabled(value).ok(), want, "{value:?}");
-        }
-        assert!(exports_enabled(Some("maybe"))
-            .unwrap_err()
-            .message()
-            .contains("maybe"));
     }
 }

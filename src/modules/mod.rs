@@ -22,8 +22,8 @@ pub fn construct(name: &str, env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleE
         "brain" => brain::construct(env),
         "probe" => Ok(Box::new(probe::Probe::new(env)?)),
         "eye" => {
-            let table = match std::env::var_os("AIVEX_CONFIG") {
-                Some(p) => aivex_eye::eye_table_from_config(std::path::Path::new(&p))?,
+            let table = match &env.config {
+                Some(p) => aivex_eye::eye_table_from_config(p)?,
                 None => serde_json::Value::Null,
             };
             Ok(Box::new(aivex_eye::Eye::new(env, &table)?))

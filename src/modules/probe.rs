@@ -184,10 +184,11 @@ impl Module for Probe {
                 "detail": result.unwrap_or_else(|e| e),
             }));
         }
-        if let Some(run_dir) = &ctx.env.run_dir {
+        if ctx.env.run_dir.is_some() {
             let doc = serde_json::json!({"at": crate::records::now_rfc3339(), "cycle": ctx.cycle, "targets": report});
-            let path = run_dir.join("exports").join("probe.json");
-            let _ = std::fs::create_dir_all(run_dir.join("exports"));
+            let run = ctx.env.run();
+            let path = run.export("probe.json");
+            let _ = std::fs::create_dir_all(run.exports_dir());
             let _ = crate::supervisor::rundir::write_atomic(&path, doc.to_string().as_bytes());
         }
         match first_failure {

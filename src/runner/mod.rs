@@ -106,18 +106,24 @@ fn wait_interval(hooks: &mut Hooks, env: &RunnerEnv, stop: &AtomicBool) -> bool 
     !stop.load(Ordering::SeqCst)
 }
 
+/// Where a module whose environment could not be read records that error: the contract's
+/// defaults for a module run by hand.
 fn fallback_env(name: &str) -> RunnerEnv {
-    RunnerEnv {
+    let child = aivex_core::contract::ChildEnv {
+        module: name.into(),
+        ..Default::default()
+    };
+    env::from_child(&child, false).unwrap_or_else(|_| RunnerEnv {
         module: ModuleEnv {
             name: name.into(),
             ..Default::default()
         },
         heartbeat_file: None,
         heartbeat_ttl: None,
-        stop_grace: Duration::from_secs(10),
+        stop_grace: Duration::from_secs_f64(child.stop_grace_s),
         cycle_timeout: None,
-        crash_keep: 200,
-    }
+        crash_keep: child.crash_keep,
+    })
 }
 
 /// Records a terminal error and returns its exit code.

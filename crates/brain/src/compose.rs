@@ -127,34 +127,7 @@ pub struct ComponentInput {
     pub as_of: i64,
 }
 
-/// One component's part in a composite signal. Every kind is listed; absent ones have
-/// `present = false`, zero effective weight and no timestamps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComponentContribution {
-    pub kind: Kind,
-    pub value: f64,
-    /// The configured weight.
-    pub weight: f64,
-    /// The weight renormalised over the present components.
-    pub effective_weight: f64,
-    /// effective_weight × value.
-    pub contribution: f64,
-    pub as_of: Option<i64>,
-    /// now - as_of, in seconds.
-    pub age_s: Option<i64>,
-    /// This component's freshness factor in [0, 1].
-    pub freshness: f64,
-    pub present: bool,
-}
-
-/// The four factors whose product is the confidence (kept for the audit trail).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ConfidenceFactors {
-    pub coverage: f64,
-    pub agreement: f64,
-    pub freshness: f64,
-    pub strength: f64,
-}
+pub use aivex_core::contract::{ComponentContribution, ConfidenceFactors};
 
 /// A composite signal for one symbol.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

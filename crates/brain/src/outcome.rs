@@ -19,38 +19,8 @@ pub struct ScoredSignal {
     pub horizon_s: i64,
 }
 
-/// The three outcomes, written as "hit", "miss" and "flat".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeKind {
-    /// A directional signal whose direction matched the return's sign.
-    Hit,
-    /// The direction was wrong (or a neutral signal met a move beyond the flat band).
-    Miss,
-    /// A neutral signal and the price indeed stayed within the flat band.
-    Flat,
-}
-
-impl OutcomeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Hit => "hit",
-            OutcomeKind::Miss => "miss",
-            OutcomeKind::Flat => "flat",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<OutcomeKind> {
-        [OutcomeKind::Hit, OutcomeKind::Miss, OutcomeKind::Flat]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
-
-    /// Hit and flat are the signal being right.
-    pub fn correct(self) -> bool {
-        !matches!(self, OutcomeKind::Miss)
-    }
-}
+/// The three outcomes ("hit", "miss", "flat"): the stored-signal contract's type.
+pub use aivex_core::contract::OutcomeKind;
 
 /// A scored signal.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -5,17 +5,20 @@
 //! without failing the cycle (DataValidationError), and notice that a stop was requested.
 //! This file owns only the interface: no I/O, no clock, no process handling.
 
+use crate::contract::{ChildEnv, RunLayout, RunPaths};
 use crate::ModuleError;
 use std::path::{Path, PathBuf};
 
-/// What a module process knows about its place in the system (from the supervisor's
-/// environment variables, see modules/README.md).
-#[derive(Debug, Clone, Default)]
+/// What a module process knows about its place in the system: the module's view of the
+/// child environment contract (`contract::ChildEnv`, see modules/README.md).
+#[derive(Clone, Default)]
 pub struct ModuleEnv {
     /// The module's name (`AIVEX_MODULE`).
     pub name: String,
     /// The module's `[settings]` table (`AIVEX_SETTINGS`, JSON).
     pub settings: serde_json::Value,
+    /// The global config file (`AIVEX_CONFIG`), if run under a supervisor.
+    pub config: Option<PathBuf>,
     /// Directory of `config/aivex.toml` (`AIVEX_CONFIG_DIR`): relative paths in settings
     /// resolve against it.
     pub config_dir: PathBuf,
@@ -29,9 +32,59 @@ pub struct ModuleEnv {
     pub interval_s: f64,
     /// True in once mode (`AIVEX_ONCE=1` or `--once`).
     pub once: bool,
+    /// Whether brain writes its export files (`AIVEX_EXPORTS`).
+    pub exports: bool,
+    /// Eye only: `AIVEX_EYE_ADDR`.
+    pub eye_addr: Option<String>,
+    /// Eye only: `AIVEX_EYE_TOKEN` (a secret: never log it).
+    pub eye_token: Option<String>,
+}
+
+impl std::fmt::Debug for ModuleEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleEnv")
+            .field("name", &self.name)
+            .field("config_dir", &self.config_dir)
+            .field("data_dir", &self.data_dir)
+            .field("run_dir", &self.run_dir)
+            .field("interval_s", &self.interval_s)
+            .field("once", &self.once)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ModuleEnv {
+    /// The module's view of the environment a supervisor (or a person) gave it.
+    pub fn from_child(c: &ChildEnv) -> Result<ModuleEnv, ModuleError> {
+        Ok(ModuleEnv {
+            name: c.module.clone(),
+            settings: c.settings_json()?,
+            config: c.config.clone(),
+            config_dir: c.config_dir.clone(),
+            data_dir: c.data_dir.clone(),
+            run_dir: c.run_dir.clone(),
+            database_url: c.database_url.clone(),
+            interval_s: c.interval_s,
+            once: c.once,
+            exports: c.exports,
+            eye_addr: c.eye_addr.clone(),
+            eye_token: c.eye_token.clone(),
+        })
+    }
+
+    /// The data directory's layout.
+    pub fn layout(&self) -> RunLayout {
+        RunLayout::new(&self.data_dir)
+    }
+
+    /// The live run's layout: `AIVEX_RUN_DIR`, else `data_dir/runs/current`.
+    pub fn run(&self) -> RunPaths {
+        match &self.run_dir {
+            Some(d) => RunPaths::new(d),
+            None => self.layout().current(),
+        }
+    }
+
     /// Resolves a path from settings: absolute paths stay, relative ones are taken from the
     /// config directory. URLs are returned unchanged by callers before they get here.
     pub fn resolve_path(&self, p: &str) -> PathBuf {

@@ -5,6 +5,7 @@
 //! no clock. Every rejection is an `ApiError` naming the parameter or field at fault.
 
 use crate::error::ApiError;
+use aivex_core::contract::{OutcomeKind, ReasonCodes, Symbol, Verdict};
 use aivex_store::{Feedback, GovernorLogRecord, SignalFilter, SignalRecord};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -12,26 +13,16 @@ use serde_json::{json, Map, Value};
 
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
-/// The outcomes calibration understands (aivex-brain's `OutcomeKind`).
-pub const OUTCOMES: &[&str] = &["hit", "miss", "flat"];
+/// The outcomes calibration understands (the stored-signal contract's `OutcomeKind`).
+pub const OUTCOMES: &[&str] = &OutcomeKind::NAMES;
 const MAX_NOTE_CHARS: usize = 2000;
 
-/// Checks a ticker symbol from a path segment or a query: 1 to 32 characters from the set
-/// real tickers use (`BRK.B`, `^GSPC`, `EURUSD=X`, `BTC-USD`).
+/// Checks a ticker symbol from a (percent-decoded) path segment or a query against the one
+/// symbol alphabet (`aivex_core::contract::Symbol`: `BRK.B`, `^GSPC`, `ES=F`, `BTC/USD`).
 pub fn validate_symbol(s: &str) -> Result<(), ApiError> {
-    let ok = !s.is_empty()
-        && s.len() <= 32
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-_^=:".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            400,
-            "invalid_query",
-            format!("symbol {s:?} is not a valid ticker (1-32 of A-Z a-z 0-9 . - _ ^ = :)"),
-        ))
-    }
+    Symbol::parse(s)
+        .map(drop)
+        .map_err(|e| ApiError::new(400, "invalid_query", e.to_string()))
 }
 
 fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
@@ -122,9 +113,9 @@ pub fn parse_signals_query(
             }
             "since" => f.since = Some(parse_time("since", v)?),
             "until" => f.until = Some(parse_time("until", v)?),
-            "decision" => match v.as_str() {
-                "allow" | "deny" => f.decision = Some(v.clone()),
-                _ => {
+            "decision" => match Verdict::parse(v) {
+                Some(verdict) => f.decision = Some(verdict.as_str().to_string()),
+                None => {
                     return Err(ApiError::invalid_query(format!(
                         "decision {v:?} must be allow or deny"
                     )))
@@ -156,24 +147,6 @@ pub fn parse_signals_query(
         }
     }
     Ok(f)
-}
-
-/// Reason codes as stored: a JSON array of strings, or a comma/space separated list.
-pub fn parse_reason_codes(s: &str) -> Vec<String> {
-    let t = s.trim();
-    if t.starts_with('[') {
-        if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(t) {
-            return a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
-        }
-    }
-    t.split([',', ';', ' ', '|'])
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Stored JSON text as JSON; text that does not parse is passed on as a string so nothing is
@@ -221,7 +194,7 @@ impl<'a> GovernorOut<'a> {
             signal_id: &g.signal_id,
             symbol: &g.symbol,
             decision: &g.decision,
-            reason_codes: parse_reason_codes(&g.reason_codes),
+            reason_codes: ReasonCodes::decode(&g.reason_codes),
             rules: embedded(&g.rules_json),
             config_hash: &g.config_hash,
             at: rfc3339_text(g.at),
@@ -258,7 +231,7 @@ impl<'a> SignalOut<'a> {
             confidence: s.confidence,
             horizon_s: s.horizon_s,
             decision: &s.decision,
-            reason_codes: parse_reason_codes(&s.reasons),
+            reason_codes: ReasonCodes::decode(&s.reasons),
             components: embedded(&s.components_json),
             governor: gov.last().map(GovernorOut::of),
         }
@@ -559,7 +532,7 @@ mod tests {
             horizon_s: 3600,
             components_json: components.into(),
             decision: "allow".into(),
-            reasons: "[\"OK\"]".into(),
+            reasons: "OK".into(),
         };
         let gov = GovernorLogRecord {
             signal_id: "a".into(),
@@ -608,27 +581,6 @@ mod tests {
             assert_eq!(
                 decode_cursor(&encode_cursor(at, id)),
                 Ok((at, id.to_string()))
-            );
-        }
-    }
-
-    #[test]
-    fn reason_codes_table() {
-        let table: &[(&str, &[&str])] = &[
-            ("", &[]),
-            ("MIN_CONFIDENCE", &["MIN_CONFIDENCE"]),
-            (
-                "MIN_CONFIDENCE,COOLDOWN_ACTIVE",
-                &["MIN_CONFIDENCE", "COOLDOWN_ACTIVE"],
-            ),
-            ("[\"HALTED\",\"STALE_INPUT\"]", &["HALTED", "STALE_INPUT"]),
-            (" A ; B ", &["A", "B"]),
-        ];
-        for (s, want) in table {
-            assert_eq!(
-                parse_reason_codes(s),
-                want.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
-                "{s}"
             );
         }
     }

@@ -15,8 +15,9 @@ use crate::health::{self, Probe};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Metrics};
 use crate::openapi::{self, Handler, Match};
+use aivex_core::contract::RuntimeState;
 use aivex_store::{Store, StoreError};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Mutex, MutexGuard};
@@ -89,9 +90,9 @@ pub fn now_unix() -> f64 {
 }
 
 /// Reads and parses the supervisor's runtime state; Err says why it is unavailable.
-pub fn read_state(path: &std::path::Path) -> Result<Value, String> {
+pub fn read_state(path: &std::path::Path) -> Result<RuntimeState, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))
+    RuntimeState::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 impl App {
@@ -200,20 +201,18 @@ impl App {
                 })?;
                 let now = now_unix();
                 let age = st
-                    .get("updated_at_unix")
-                    .and_then(Value::as_f64)
+                    .updated_at_unix
                     .map(|u| ((now - u).max(0.0) * 10.0).round() / 10.0);
-                let pick = |k: &str| st.get(k).cloned().unwrap_or(Value::Null);
                 let body = json!({
-                    "run_id": pick("run_id"),
-                    "pid": pick("pid"),
-                    "mode": pick("mode"),
-                    "version": pick("version"),
-                    "updated_at": pick("updated_at"),
+                    "run_id": st.run_id,
+                    "pid": st.pid,
+                    "mode": st.mode,
+                    "version": st.version,
+                    "updated_at": st.updated_at,
                     "age_s": age,
-                    "uptime_s": pick("uptime_s"),
-                    "shutting_down": pick("shutting_down"),
-                    "modules": pick("modules"),
+                    "uptime_s": st.uptime_s,
+                    "shutting_down": st.shutting_down,
+                    "modules": st.modules,
                 });
                 Ok(Response::json(200, body.to_string()))
             }

@@ -5,6 +5,7 @@
 //! `freshness`) and the shape of the `/health` body. It must not read files, the clock or the
 //! store: the caller gathers those inputs.
 
+use aivex_core::contract::{ModuleState, ModuleStatus, RuntimeState};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ pub struct Probe {
 /// What `evaluate` needs besides the state document.
 pub struct Inputs<'a> {
     /// The parsed runtime_state.json, or why it is unavailable.
-    pub state: Result<&'a Value, String>,
+    pub state: Result<&'a RuntimeState, String>,
     pub probe: Option<&'a Probe>,
     pub now_unix: f64,
     pub state_stale_after_s: f64,
@@ -40,42 +41,40 @@ struct Check {
 /// STOPPED reasons that mean the module is down for good until someone acts.
 const DOWN_REASONS: &[&str] = &["config_error", "max_restarts", "fatal", "failed"];
 
-fn module_problem(name: &str, m: &Value) -> Option<String> {
-    let state = m.get("state").and_then(Value::as_str).unwrap_or("UNKNOWN");
-    let reason = m.get("reason").and_then(Value::as_str).unwrap_or("");
-    match state {
-        "RUNNING" => None,
-        "LOOP_DETECTED" => Some(format!("{name} is LOOP_DETECTED")),
-        "CRASHED" | "RESTARTING" => Some(format!(
-            "{name} is {state} (restarts {})",
-            m.get("restarts").and_then(Value::as_u64).unwrap_or(0)
+fn module_problem(name: &str, m: &ModuleStatus) -> Option<String> {
+    let reason = m.reason.as_deref().unwrap_or("");
+    match m.state {
+        ModuleState::Running => None,
+        ModuleState::LoopDetected => Some(format!("{name} is LOOP_DETECTED")),
+        ModuleState::Crashed | ModuleState::Restarting => Some(format!(
+            "{name} is {} (restarts {})",
+            m.state.as_str(),
+            m.restarts
         )),
-        "STOPPED" if DOWN_REASONS.contains(&reason) => {
+        ModuleState::Stopped if DOWN_REASONS.contains(&reason) => {
             Some(format!("{name} is STOPPED ({reason})"))
         }
-        "STOPPED" => None,
-        other => Some(format!("{name} is in unknown state {other:?}")),
+        ModuleState::Stopped => None,
+        ModuleState::Unknown => Some(format!("{name} is in an unknown state")),
     }
 }
 
-fn heartbeat_problem(name: &str, m: &Value) -> Option<String> {
-    if m.get("state").and_then(Value::as_str) != Some("RUNNING") {
+fn heartbeat_problem(name: &str, m: &ModuleStatus) -> Option<String> {
+    if m.state != ModuleState::Running {
         return None;
     }
-    let age = m.get("heartbeat_age_s").and_then(Value::as_f64)?;
-    let ttl = m.get("heartbeat_ttl_s").and_then(Value::as_f64)?;
+    let (age, ttl) = (m.heartbeat_age_s?, m.heartbeat_ttl_s?);
     (age > ttl).then(|| format!("{name} heartbeat is {age:.1}s old (ttl {ttl}s)"))
 }
 
-fn module_summary(m: &Value) -> Value {
-    let pick = |k: &str| m.get(k).cloned().unwrap_or(Value::Null);
+fn module_summary(m: &ModuleStatus) -> Value {
     json!({
-        "state": pick("state"),
-        "reason": pick("reason"),
-        "restarts": pick("restarts"),
-        "heartbeat_age_s": pick("heartbeat_age_s"),
-        "heartbeat_ttl_s": pick("heartbeat_ttl_s"),
-        "last_exit": pick("last_exit"),
+        "state": m.state,
+        "reason": m.reason,
+        "restarts": m.restarts,
+        "heartbeat_age_s": m.heartbeat_age_s,
+        "heartbeat_ttl_s": m.heartbeat_ttl_s,
+        "last_exit": m.last_exit,
     })
 }
 
@@ -90,14 +89,8 @@ fn joined(problems: Vec<String>, fine: &str) -> (bool, String) {
 /// Returns (healthy, body). Healthy means no check named in `fail_on` failed.
 pub fn evaluate(inp: &Inputs) -> (bool, Value) {
     let mut checks = Vec::new();
-    let empty = Map::new();
-    let modules = inp
-        .state
-        .as_ref()
-        .ok()
-        .and_then(|s| s.get("modules"))
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let empty = BTreeMap::new();
+    let modules = inp.state.as_ref().map_or(&empty, |s| &s.modules);
 
     let (ok, detail) = match &inp.state {
         Err(why) => (false, format!("module states unknown: {why}")),
@@ -134,13 +127,12 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
     let supervisor = match &inp.state {
         Err(why) => (false, format!("no supervisor state: {why}"), Value::Null),
         Ok(s) => {
-            let updated = s.get("updated_at_unix").and_then(Value::as_f64);
-            let age = updated.map(|u| (inp.now_unix - u).max(0.0));
+            let age = s.updated_at_unix.map(|u| (inp.now_unix - u).max(0.0));
             let info = json!({
-                "run_id": s.get("run_id").cloned().unwrap_or(Value::Null),
-                "pid": s.get("pid").cloned().unwrap_or(Value::Null),
-                "version": s.get("version").cloned().unwrap_or(Value::Null),
-                "updated_at": s.get("updated_at").cloned().unwrap_or(Value::Null),
+                "run_id": s.run_id,
+                "pid": s.pid,
+                "version": s.version,
+                "updated_at": s.updated_at,
                 "age_s": age.map(|a| (a * 10.0).round() / 10.0),
             });
             match age {
@@ -157,7 +149,7 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
                     ),
                     info,
                 ),
-                Some(_) if s.get("shutting_down").and_then(Value::as_bool) == Some(true) => {
+                Some(_) if s.shutting_down => {
                     (false, "the supervisor is shutting down".to_string(), info)
                 }
                 Some(a) => (true, format!("runtime state is {a:.1}s old"), info),
@@ -247,8 +239,9 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
 mod tests {
     use super::*;
 
-    fn state(modules: Value, updated: f64) -> Value {
-        json!({"run_id": "r1", "pid": 1, "updated_at_unix": updated, "shutting_down": false, "modules": modules})
+    fn state(modules: Value, updated: f64) -> RuntimeState {
+        let doc = json!({"run_id": "r1", "pid": 1, "updated_at_unix": updated, "shutting_down": false, "modules": modules});
+        RuntimeState::parse(doc.to_string().as_bytes()).unwrap()
     }
 
     fn running(age: f64) -> Value {
@@ -283,7 +276,7 @@ mod tests {
         let ok_state = state(json!({"news": running(1.0)}), 998.0);
         type Case<'a> = (
             &'a str,
-            Value,
+            RuntimeState,
             Option<&'a Probe>,
             &'a BTreeMap<String, f64>,
             &'a Vec<String>,

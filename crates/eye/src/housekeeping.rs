@@ -13,10 +13,11 @@ use crate::api;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::health::Probe;
+use aivex_core::contract::ReasonCodes;
 use aivex_store::{SignalFilter, SignalRecord, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Signals created this long before the newest one seen are still looked for.
 pub const OVERLAP_S: i64 = 120;
@@ -156,7 +157,7 @@ impl Housekeeping {
         let logs = store.governor_logs_for(&ids)?;
         for (s, gov) in fresh.iter().zip(logs) {
             app.metrics
-                .signal(&s.decision, &api::parse_reason_codes(&s.reasons));
+                .signal(&s.decision, &ReasonCodes::decode(&s.reasons));
             announce(app, "signal", &s.id, api::signal_json(s, &gov));
             if let Some(g) = gov.last() {
                 announce(app, "decision", &s.id, api::governor_json(g));
@@ -178,7 +179,7 @@ impl Housekeeping {
                 })?;
                 for s in &page {
                     app.metrics
-                        .signal(&s.decision, &api::parse_reason_codes(&s.reasons));
+                        .signal(&s.decision, &ReasonCodes::decode(&s.reasons));
                 }
                 b.cursor = page.last().map(|s| (s.created_at, s.id.clone()));
                 if page.len() < PAGE {
@@ -269,12 +270,6 @@ pub fn complete_lines(b: &[u8]) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
-}
-
-/// Where the supervisor keeps a run's files: the given run dir, or `runs/current` under the
-/// data dir.
-pub fn run_dir(data_dir: &Path, run_dir: Option<&Path>) -> PathBuf {
-    run_dir.map_or_else(|| data_dir.join("runs").join("current"), Path::to_path_buf)
 }
 
 /// Publishes one rendered event (and counts it); a rendering failure is logged, not sent.

@@ -47,10 +47,9 @@ impl Eye {
     /// binds the listener and starts serving. A bad key or an address that cannot be bound is
     /// a ConfigError naming it.
     pub fn new(env: &ModuleEnv, eye_table: &serde_json::Value) -> Result<Eye, ModuleError> {
-        let addr = std::env::var("AIVEX_EYE_ADDR").ok();
-        let tokens = std::env::var("AIVEX_EYE_TOKEN").ok();
-        let cfg = EyeConfig::from_parts(eye_table, addr.as_deref(), tokens.as_deref())
-            .map_err(ModuleError::Config)?;
+        let cfg =
+            EyeConfig::from_parts(eye_table, env.eye_addr.as_deref(), env.eye_token.as_deref())
+                .map_err(ModuleError::Config)?;
         Eye::with_config(env, cfg)
     }
 
@@ -60,12 +59,12 @@ impl Eye {
         let listener = TcpListener::bind(&cfg.listen).map_err(|e| {
             ModuleError::Config(format!("[eye] listen {:?}: cannot bind: {e}", cfg.listen))
         })?;
-        let run = housekeeping::run_dir(&env.data_dir, env.run_dir.as_deref());
+        let run = env.run();
         let start_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
         let app = Arc::new(App {
             events: events::EventHub::new(cfg.event_buffer, start_ms.saturating_mul(1000)),
             db_url: env.database_url.clone(),
-            state_file: run.join("state").join("runtime_state.json"),
+            state_file: run.state_file(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
@@ -89,7 +88,7 @@ impl Eye {
             }
         );
         Ok(Eye {
-            housekeeping: Housekeeping::new(run.join("history.jsonl")),
+            housekeeping: Housekeeping::new(run.history()),
             app,
             server,
         })

@@ -5,7 +5,7 @@
 //! or from stored reason codes and module names, all escaped. Rendering is a pure function of
 //! a snapshot; recording takes a short lock and never does I/O.
 
-use serde_json::Value;
+use aivex_core::contract::RuntimeState;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
@@ -130,14 +130,12 @@ const STATES: &[&str] = &[
 
 /// The whole exposition: the snapshot, the module table from the runtime state (if any), and
 /// the current time (for input ages).
-pub fn render(s: &Snapshot, state: Option<&Value>, now_unix: f64) -> String {
+pub fn render(s: &Snapshot, state: Option<&RuntimeState>, now_unix: f64) -> String {
     let mut o = String::with_capacity(4096);
     let _ = writeln!(o, "# HELP aivex_module_state 1 for the state each module is in.\n# TYPE aivex_module_state gauge");
-    let modules = state
-        .and_then(|s| s.get("modules"))
-        .and_then(Value::as_object);
+    let modules = state.map(|s| &s.modules);
     for (name, m) in modules.into_iter().flatten() {
-        let cur = m.get("state").and_then(Value::as_str).unwrap_or("");
+        let cur = m.state.as_str();
         for st in STATES {
             let _ = writeln!(
                 o,
@@ -149,7 +147,7 @@ pub fn render(s: &Snapshot, state: Option<&Value>, now_unix: f64) -> String {
     }
     let _ = writeln!(o, "# HELP aivex_module_restarts_total Restarts of each module in this run.\n# TYPE aivex_module_restarts_total counter");
     for (name, m) in modules.into_iter().flatten() {
-        let r = m.get("restarts").and_then(Value::as_u64).unwrap_or(0);
+        let r = m.restarts;
         let _ = writeln!(
             o,
             "aivex_module_restarts_total{{module=\"{}\"}} {r}",
@@ -158,7 +156,7 @@ pub fn render(s: &Snapshot, state: Option<&Value>, now_unix: f64) -> String {
     }
     let _ = writeln!(o, "# HELP aivex_module_heartbeat_age_seconds Age of each module's heartbeat.\n# TYPE aivex_module_heartbeat_age_seconds gauge");
     for (name, m) in modules.into_iter().flatten() {
-        if let Some(a) = m.get("heartbeat_age_s").and_then(Value::as_f64) {
+        if let Some(a) = m.heartbeat_age_s {
             let _ = writeln!(
                 o,
                 "aivex_module_heartbeat_age_seconds{{module=\"{}\"}} {}",
@@ -167,10 +165,7 @@ pub fn render(s: &Snapshot, state: Option<&Value>, now_unix: f64) -> String {
             );
         }
     }
-    if let Some(u) = state
-        .and_then(|s| s.get("updated_at_unix"))
-        .and_then(Value::as_f64)
-    {
+    if let Some(u) = state.and_then(|s| s.updated_at_unix) {
         let _ = writeln!(o, "# HELP aivex_supervisor_state_age_seconds Age of the supervisor's runtime state.\n# TYPE aivex_supervisor_state_age_seconds gauge");
         let _ = writeln!(
             o,
@@ -262,6 +257,7 @@ mod tests {
         m.signal("allow", &[]);
         m.set_inputs(BTreeMap::from([("news".to_string(), (90, 4))]));
         let state = json!({"updated_at_unix": 95.0, "modules": {"ne\"ws": {"state": "RUNNING", "restarts": 2, "heartbeat_age_s": 1.5}}});
+        let state = RuntimeState::parse(state.to_string().as_bytes()).unwrap();
         let text = render(&m.snapshot(), Some(&state), 100.0);
         for want in [
             "aivex_module_state{module=\"ne\\\"ws\",state=\"RUNNING\"} 1",

@@ -96,8 +96,9 @@ fn path_matches(template: &str, path: &str) -> Option<Option<String>> {
     }
     let prefix = template.strip_suffix("{symbol}")?;
     let rest = path.strip_prefix(prefix)?;
-    // One segment only; an empty one is not a symbol.
-    (!rest.is_empty() && !rest.contains('/')).then(|| Some(rest.to_string()))
+    // The rest of the decoded path: a symbol may hold `/` (`BTC/USD`, sent as `BTC%2FUSD` or
+    // as is); the handler checks it against the symbol alphabet. An empty one is no symbol.
+    (!rest.is_empty()).then(|| Some(rest.to_string()))
 }
 
 /// Routes a method and decoded path. Exact templates win over `{symbol}`, so
@@ -186,7 +187,7 @@ fn operation(handler: Handler, public: bool, summary: &str) -> Value {
         Handler::Signals | Handler::SignalsOfSymbol => {
             let mut params = signal_params(handler == Handler::Signals);
             if handler == Handler::SignalsOfSymbol {
-                params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._^=:-]{1,32}$"}}));
+                params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": {"type": "string", "maxLength": aivex_core::contract::symbol::MAX_LEN, "pattern": aivex_core::contract::symbol::PATTERN}}));
             }
             op.insert("parameters".into(), Value::Array(params));
             responses.insert("200".into(), ok_json("A page of signals", "SignalPage"));
@@ -299,7 +300,15 @@ mod tests {
             ("POST", "/signals/AAPL", Match::WrongMethod(vec!["GET"])),
             ("DELETE", "/health", Match::WrongMethod(vec!["GET"])),
             ("GET", "/signals/", Match::NotFound),
-            ("GET", "/signals/a/b", Match::NotFound),
+            (
+                "GET",
+                "/signals/BTC/USD",
+                Match::Found(
+                    Handler::SignalsOfSymbol,
+                    "/signals/{symbol}",
+                    Some("BTC/USD".into()),
+                ),
+            ),
             ("GET", "/nope", Match::NotFound),
         ];
         for (m, p, want) in table {

@@ -7,6 +7,7 @@
 //! protected path (the live run directory itself, anything `runs/current` points at), never
 //! follow symlinks out of `runs/`, and never touch anything outside `runs/` (the database).
 
+use aivex_core::contract::{RunLayout, RunPaths};
 use std::cmp::Ordering;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -183,7 +184,7 @@ fn walk_live_run(run: &Path, dir: &Path, out: &mut Vec<Entry>) -> io::Result<()>
         }
         let name = item.file_name();
         let name = name.to_string_lossy();
-        let in_crashes = path.parent() == Some(run.join("errors").join("crashes").as_path());
+        let in_crashes = RunPaths::new(run).is_crash_record(&path);
         let kind = if meta.is_file() && is_rotated_log(&name) {
             EntryKind::RotatedLog
         } else if meta.is_file() && in_crashes && name.ends_with(".json") {
@@ -246,10 +247,11 @@ fn scan(runs: &Path, protect: &[PathBuf]) -> io::Result<Vec<Entry>> {
 /// listed. A missing `runs/` is an empty one. Errors from the walk abort (nothing was deleted
 /// yet); failed deletions are reported in `PruneReport::failed` and the rest go on.
 pub fn enforce(dir: &Path, budget: &Budget) -> io::Result<PruneReport> {
-    let runs = match std::fs::canonicalize(dir.join("runs")) {
+    let layout = RunLayout::new(dir);
+    let runs = match std::fs::canonicalize(layout.runs_dir()) {
         Ok(p) => p,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PruneReport::default()),
-        Err(e) => return Err(with_path(e, &dir.join("runs"))),
+        Err(e) => return Err(with_path(e, &layout.runs_dir())),
     };
     let mut protect: Vec<PathBuf> = budget
         .protect

@@ -1,29 +1,22 @@
 //! The pure half of the brain module's glue: turning store rows into aivex-brain inputs and
 //! aivex-brain results back into store rows, log lines and export inputs.
 //!
-//! It owns the stored shape of a signal (`signals.components` JSON: `{components, factors}`,
-//! `signals.reasons`: comma-separated reason codes) and of an automatic outcome row. Every
-//! function is a pure function of its arguments (an explicit `now` where time matters): no
-//! store, clock, file or log access here.
+//! It owns the mapping between aivex-brain's results and store rows, through the stored-signal
+//! contract (`aivex_core::contract::signal`: components JSON, verdict, reason codes), and the
+//! automatic outcome row. Every function is a pure function of its arguments (an explicit `now`
+//! where time matters): no store, clock, file or log access here.
 
 use aivex_brain::{
-    ComponentContribution, ComponentInput, CompositeSignal, ConfidenceFactors, Decision,
-    DecisionRecord, Kind, LatestSignal, Outcome,
+    ComponentContribution, ComponentInput, CompositeSignal, Decision, DecisionRecord, Kind,
+    LatestSignal, Outcome,
 };
+use aivex_core::contract::{ReasonCodes, StoredComponents, Verdict};
 use aivex_core::ModuleError;
 use aivex_store::{Component, Feedback, GovernorLogRecord, SignalRecord};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The feedback source of outcomes brain scores itself.
 pub const AUTO_SOURCE: &str = "auto";
-
-/// What `signals.components` holds: every component's part and the confidence factors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredComponents {
-    pub components: Vec<ComponentContribution>,
-    pub factors: ConfidenceFactors,
-}
 
 /// Groups component rows into per-symbol inputs, keeping only `symbols` when it is not empty.
 /// A row of an unknown kind is returned as a DataValidationError naming it and is left out.
@@ -97,27 +90,6 @@ pub fn drift_only(
             .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && (x.2 - y.2).abs() < tolerance)
 }
 
-/// Reason codes as stored in `signals.reasons` and `governor_log.reason_codes`.
-pub fn reasons_text(codes: &[&str]) -> String {
-    codes.join(",")
-}
-
-pub fn split_reasons(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn decision_text(allow: bool) -> &'static str {
-    if allow {
-        "allow"
-    } else {
-        "deny"
-    }
-}
-
 /// The signal row and its governor log row for one decision made at `now`.
 pub fn decision_rows(
     signal: &CompositeSignal,
@@ -129,20 +101,15 @@ pub fn decision_rows(
         components: signal.components.clone(),
         factors: signal.factors,
     };
-    let components_json = serde_json::to_string(&stored).map_err(|e| {
-        ModuleError::DataValidation(format!(
-            "signal {} ({}): components: {e}",
-            signal.id, signal.symbol
-        ))
-    })?;
+    let components_json = stored.encode();
     let rules_json = serde_json::to_string(&decision.rules).map_err(|e| {
         ModuleError::DataValidation(format!(
             "signal {} ({}): rules: {e}",
             signal.id, signal.symbol
         ))
     })?;
-    let reasons = reasons_text(&decision.reason_codes);
-    let verdict = decision_text(decision.allow);
+    let reasons = ReasonCodes::encode(&decision.reason_codes);
+    let verdict = Verdict::from_allow(decision.allow).as_str();
     Ok((
         SignalRecord {
             id: signal.id.clone(),
@@ -173,7 +140,7 @@ pub fn stored_signal(rec: &SignalRecord) -> Result<CompositeSignal, ModuleError>
     let bad = |why: String| {
         ModuleError::DataValidation(format!("signals row {} ({}): {why}", rec.id, rec.symbol))
     };
-    let stored: StoredComponents = serde_json::from_str(&rec.components_json)
+    let stored = StoredComponents::decode(&rec.components_json)
         .map_err(|e| bad(format!("field components: {e}")))?;
     let direction = i8::try_from(rec.direction)
         .ok()
@@ -201,8 +168,8 @@ pub fn stored_signal(rec: &SignalRecord) -> Result<CompositeSignal, ModuleError>
 pub fn latest_signal(rec: &SignalRecord) -> Result<LatestSignal, ModuleError> {
     Ok(LatestSignal {
         signal: stored_signal(rec)?,
-        allowed: Some(rec.decision == "allow"),
-        reason_codes: split_reasons(&rec.reasons),
+        allowed: Some(Verdict::parse(&rec.decision) == Some(Verdict::Allow)),
+        reason_codes: ReasonCodes::decode(&rec.reasons),
     })
 }
 
@@ -212,8 +179,8 @@ pub fn decision_record(rec: &SignalRecord) -> DecisionRecord {
     DecisionRecord {
         symbol: rec.symbol.clone(),
         at: rec.created_at,
-        allow: rec.decision == "allow",
-        reason_codes: split_reasons(&rec.reasons),
+        allow: Verdict::parse(&rec.decision) == Some(Verdict::Allow),
+        reason_codes: ReasonCodes::decode(&rec.reasons),
     }
 }
 
@@ -248,8 +215,8 @@ pub fn decision_line(signal: &CompositeSignal, decision: &Decision) -> String {
         signal.direction,
         signal.score,
         signal.confidence,
-        decision_text(decision.allow),
-        if decision.reason_codes.is_empty() { "-".to_string() } else { reasons_text(&decision.reason_codes) },
+        Verdict::from_allow(decision.allow).as_str(),
+        if decision.reason_codes.is_empty() { "-".to_string() } else { ReasonCodes::encode(&decision.reason_codes) },
         if inputs.is_empty() { "-".to_string() } else { inputs.join(",") },
     )
 }
@@ -392,7 +359,7 @@ mod tests {
         );
         let good = serde_json::to_string(&StoredComponents {
             components: vec![],
-            factors: ConfidenceFactors {
+            factors: aivex_core::contract::ConfidenceFactors {
                 coverage: 1.0,
                 agreement: 1.0,
                 freshness: 1.0,
@@ -466,17 +433,5 @@ mod tests {
             &sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
             0.0
         ));
-    }
-
-    #[test]
-    fn reasons_table() {
-        for (codes, text) in [
-            (vec![], ""),
-            (vec!["HALTED"], "HALTED"),
-            (vec!["HALTED", "STALE_INPUT"], "HALTED,STALE_INPUT"),
-        ] {
-            assert_eq!(reasons_text(&codes), text);
-            assert_eq!(split_reasons(text), codes);
-        }
     }
 }

@@ -95,10 +95,10 @@ impl Settings {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     let s = item.as_str().map(str::trim).unwrap_or_default();
-                    if s.is_empty() || s.len() > 32 {
+                    if let Err(e) = aivex_core::contract::Symbol::parse(s) {
                         return Err(config_err(
                             &format!("symbols[{i}]"),
-                            format!("must be a symbol of 1 to 32 characters, got {item}"),
+                            format!("must be a symbol, got {item}: {}", e.why),
                         ));
                     }
                     if !out.iter().any(|o: &String| o == s) {

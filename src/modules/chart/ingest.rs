@@ -66,13 +66,9 @@ pub fn stem_symbol(location: &str) -> Option<String> {
     valid_symbol(&sym).then_some(sym)
 }
 
-/// A symbol the store accepts and a person would recognise: 1-32 characters of letters,
-/// digits, `.`, `-`, `_`, `^`, `=`, `/`.
+/// A symbol of the one alphabet every part of aivex accepts (`aivex_core::contract::Symbol`).
 pub fn valid_symbol(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().count() <= 32
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_^=/".contains(c))
+    aivex_core::contract::Symbol::is_valid(s)
 }
 
 /// The module's `[settings]` table as its `Settings` type; a mistyped or unknown key is a

@@ -256,10 +256,12 @@ pub fn reuse(
 
 pub fn file(data_dir: &Path, redacted_db_url: &str) -> PathBuf {
     let d = Sha256::digest(redacted_db_url.as_bytes());
-    data_dir.join("cache").join(format!(
-        "chart-seen-{}.json",
-        hex(d.get(..4).unwrap_or_default())
-    ))
+    aivex_core::contract::RunLayout::new(data_dir)
+        .cache_dir()
+        .join(format!(
+            "chart-seen-{}.json",
+            hex(d.get(..4).unwrap_or_default())
+        ))
 }
 
 /// Reads the memory; a missing or unreadable file is an empty memory (a full cycle).
