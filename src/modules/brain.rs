@@ -240,17 +240,8 @@ impl Brain {
                 }
                 None => None,
             };
-            // The id is a hash of the exact inputs, so comparing ids first is immune to the
-            // last ULP a float may lose in the stored JSON.
-            let unchanged = last.as_ref().is_some_and(|l| {
-                l.id == signal.id
-                    || !aivex_brain::inputs_changed(Some(&l.components), &signal.components)
-                    || plan::drift_only(
-                        &l.components,
-                        &signal.components,
-                        self.settings.min_value_change,
-                    )
-            });
+            let unchanged =
+                !aivex_brain::should_emit(last.as_ref(), &signal, self.settings.min_value_change);
             if unchanged {
                 tally.unchanged += 1;
                 continue;

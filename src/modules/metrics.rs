@@ -5,9 +5,9 @@
 //!
 //! This file is the shell (settings, fetching, the store, the clock); parsing, the concept
 //! fallback and the score are aivex-market's pure functions and must not be reimplemented
-//! here. Failure policy: see `chart::ingest`.
+//! here. Failure policy: see `modules::ingest`.
 
-use super::chart::ingest::{self, Deferred, Source, Summary};
+use super::ingest::{self, Deferred, Source, Summary};
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
 use aivex_source::FetchOptions;
 use aivex_store::{Component, Store};

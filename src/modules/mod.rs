@@ -4,6 +4,7 @@
 
 mod brain;
 mod chart;
+pub(crate) mod ingest;
 mod metrics;
 pub(crate) mod news;
 mod probe;

@@ -5,15 +5,15 @@
 //!
 //! This file is the shell (settings, fetching, the store, the clock); parsing, identity,
 //! sentiment, ticker matching and the component formula are aivex-news's pure functions and
-//! must not be reimplemented here. Failure policy: see `chart::ingest`.
+//! must not be reimplemented here. Failure policy: see `modules::ingest`.
 
-use super::chart::ingest::{self, Deferred, Source, Summary};
+use super::ingest::{self, Deferred, Source, Summary};
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
-use aivex_news::{Item, Lexicon, TickerMatcher};
+use aivex_news::{Lexicon, ScoredItem, Scorer};
 use aivex_source::FetchOptions;
 use aivex_store::{Article, Component, Store};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 const MODULE: &str = "news";
 const DAY: i64 = 86_400;
@@ -42,96 +42,44 @@ struct Settings {
     max_bytes: Option<u64>,
 }
 
-/// What the news module and `aivex news-preview` both need to turn an item into an article.
-pub struct Scorer {
-    pub lexicon: Lexicon,
-    matcher: TickerMatcher,
-    symbols: BTreeSet<String>,
-    keep_unknown: bool,
+/// The scorer of a news module's `[settings]` (only `symbols`, `lexicon_path` and
+/// `keep_unknown_cashtags` are read); relative paths resolve through `resolve`. Shared with
+/// `aivex news-preview`.
+pub fn scorer_from_settings(
+    settings: &serde_json::Value,
+    resolve: &dyn Fn(&str) -> std::path::PathBuf,
+) -> Result<Scorer, ModuleError> {
+    let s: Settings = serde_json::from_value(settings.clone())
+        .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
+    scorer(&s, resolve)
 }
 
-impl Scorer {
-    /// Builds from the `[settings]` of a news module (only `symbols`, `lexicon_path` and
-    /// `keep_unknown_cashtags` are read); relative paths resolve through `resolve`.
-    pub fn from_settings(
-        settings: &serde_json::Value,
-        resolve: &dyn Fn(&str) -> std::path::PathBuf,
-    ) -> Result<Scorer, ModuleError> {
-        let s: Settings = serde_json::from_value(settings.clone())
-            .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
-        Scorer::new(&s, resolve)
-    }
+fn scorer(
+    s: &Settings,
+    resolve: &dyn Fn(&str) -> std::path::PathBuf,
+) -> Result<Scorer, ModuleError> {
+    let lexicon = match &s.lexicon_path {
+        None => Lexicon::builtin(),
+        Some(p) => Lexicon::from_file(&resolve(p))
+            .map_err(|e| ModuleError::Config(format!("{MODULE} settings: lexicon_path: {e}")))?,
+    };
+    Scorer::new(&s.symbols, lexicon, s.keep_unknown_cashtags)
+        .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))
+}
 
-    fn new(
-        s: &Settings,
-        resolve: &dyn Fn(&str) -> std::path::PathBuf,
-    ) -> Result<Scorer, ModuleError> {
-        let mut symbols = BTreeMap::new();
-        for (sym, aliases) in &s.symbols {
-            let up = sym.trim().to_ascii_uppercase();
-            if !ingest::valid_symbol(&up) {
-                return Err(ModuleError::Config(format!(
-                    "{MODULE} settings: symbols: {sym:?} is not a usable symbol"
-                )));
-            }
-            symbols.insert(up, aliases.clone());
-        }
-        let lexicon = match &s.lexicon_path {
-            None => Lexicon::builtin(),
-            Some(p) => Lexicon::from_file(&resolve(p)).map_err(|e| {
-                ModuleError::Config(format!("{MODULE} settings: lexicon_path: {e}"))
-            })?,
-        };
-        Ok(Scorer {
-            lexicon,
-            matcher: TickerMatcher::new(&symbols),
-            // Without a symbol list the cashtags are all there is, so they are kept.
-            keep_unknown: s.keep_unknown_cashtags.unwrap_or(symbols.is_empty()),
-            symbols: symbols.into_keys().collect(),
-        })
-    }
-
-    /// The cashtag-only scorer (`aivex news-preview` without a configuration).
-    pub fn cashtags_only() -> Scorer {
-        Scorer {
-            lexicon: Lexicon::builtin(),
-            matcher: TickerMatcher::new(&BTreeMap::new()),
-            symbols: BTreeSet::new(),
-            keep_unknown: true,
-        }
-    }
-
-    /// Tickers of an item: extracted from title and summary plus the provider's, sorted,
-    /// unique; unconfigured ones only with `keep_unknown_cashtags`.
-    pub fn tickers(&self, item: &Item) -> Vec<String> {
-        let text = format!("{}\n{}", item.title, item.summary);
-        let mut all: BTreeSet<String> = self.matcher.extract(&text).into_iter().collect();
-        all.extend(
-            item.tickers
-                .iter()
-                .map(|t| t.trim().to_ascii_uppercase())
-                .filter(|t| ingest::valid_symbol(t)),
-        );
-        all.into_iter()
-            .filter(|t| self.keep_unknown || self.symbols.contains(t))
-            .collect()
-    }
-
-    /// The article stored for an item.
-    pub fn article(&self, item: &Item, source: &str, now: i64) -> Article {
-        let s = aivex_news::score_item(&item.title, &item.summary, &self.lexicon);
-        Article {
-            id: aivex_news::article_id(item),
-            source: source.to_string(),
-            url: item.url.clone().unwrap_or_default(),
-            title: item.title.clone(),
-            summary: item.summary.clone(),
-            published_at: item.published_at,
-            ingested_at: now,
-            sentiment: s.score,
-            sentiment_method: s.method,
-            tickers: self.tickers(item),
-        }
+/// The stored article of a scored item.
+fn article(item: ScoredItem, source: &str, now: i64) -> Article {
+    Article {
+        id: item.id,
+        source: source.to_string(),
+        url: item.url,
+        title: item.title,
+        summary: item.summary,
+        published_at: item.published_at,
+        ingested_at: now,
+        sentiment: item.sentiment,
+        sentiment_method: item.sentiment_method,
+        tickers: item.tickers,
     }
 }
 
@@ -158,7 +106,7 @@ impl News {
                 "{MODULE} settings: window_s must be > 0 and half_life_s >= 0 (0: no decay), got {window_s} and {half_life_s}"
             )));
         }
-        let scorer = Scorer::new(&s, &|p| env.resolve_path(p))?;
+        let scorer = scorer(&s, &|p| env.resolve_path(p))?;
         let opts =
             ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
         let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
@@ -214,7 +162,7 @@ impl News {
         let articles: Vec<Article> = parsed
             .items
             .iter()
-            .map(|it| self.scorer.article(it, &column, now))
+            .map(|it| article(self.scorer.score(it), &column, now))
             .collect();
         if !articles.is_empty() {
             match self.store.upsert_articles(&articles) {
@@ -288,70 +236,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn item(title: &str, tickers: &[&str]) -> Item {
-        Item {
-            id: String::new(),
-            guid: Some(title.into()),
-            title: title.into(),
-            url: Some("https://example.com/a?utm_source=x".into()),
-            summary: String::new(),
-            published_at: Some(100),
-            source: "s".into(),
-            tickers: tickers.iter().map(|t| t.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn tickers_follow_keep_unknown() {
-        let resolve = |p: &str| std::path::PathBuf::from(p);
-        // (settings, title, provider tickers, expected)
-        let table = [
-            (
-                json!({"symbols": {"AAPL": ["Apple"]}}),
-                "Apple and $TSLA rally",
-                vec!["MSFT"],
-                vec!["AAPL"],
-            ),
-            (
-                json!({"symbols": {"AAPL": ["Apple"]}, "keep_unknown_cashtags": true}),
-                "Apple and $TSLA rally",
-                vec!["msft"],
-                vec!["AAPL", "MSFT", "TSLA"],
-            ),
-            (json!({}), "Apple and $TSLA rally", vec![], vec!["TSLA"]),
-            (
-                json!({"symbols": {"aapl": []}}),
-                "$AAPL up",
-                vec!["bad ticker"],
-                vec!["AAPL"],
-            ),
-        ];
-        for (settings, title, prov, want) in table {
-            let sc = Scorer::from_settings(&settings, &resolve).unwrap();
-            assert_eq!(sc.tickers(&item(title, &prov)), want, "{settings} {title}");
-        }
-    }
-
-    #[test]
-    fn article_has_id_sentiment_and_method() {
-        let sc = Scorer::cashtags_only();
-        let a = sc.article(
-            &item("$AAPL shares surge on record profit", &[]),
-            "feed.xml",
-            5,
-        );
-        assert!(a.id.starts_with("g:"), "{}", a.id);
-        assert!(a.sentiment > 0.0, "{}", a.sentiment);
-        assert_eq!(
-            (
-                a.sentiment_method.as_str(),
-                a.ingested_at,
-                a.tickers.clone()
-            ),
-            ("lexicon@1", 5, vec!["AAPL".to_string()])
-        );
-    }
-
     #[test]
     fn bad_settings_are_config_errors() {
         let resolve = |p: &str| std::path::PathBuf::from(p);
@@ -362,7 +246,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    Scorer::from_settings(&s, &resolve),
+                    scorer_from_settings(&s, &resolve),
                     Err(ModuleError::Config(_))
                 ),
                 "{s}"

@@ -2,13 +2,14 @@
 //! a feed file or URL, one JSON object per item (`id`, `title`, `url`, `published_at`,
 //! `tickers`, `sentiment`).
 //!
-//! It uses the news module's own scorer (`modules::news::Scorer`) so the preview cannot drift
+//! It uses the news module's own scorer (`aivex_news::Scorer`, built from the module's settings by
+//! `modules::news::scorer_from_settings`) so the preview cannot drift
 //! from what is stored: with a configuration that enables `news`, its symbols, aliases and
 //! lexicon apply; without one, cashtags only. It never writes to the store. Bad items are
 //! warnings on stderr; a document that is not a feed is an error (exit 1).
 
 use crate::cli::CliError;
-use crate::modules::news::Scorer;
+use aivex_news::Scorer;
 use std::io::Write;
 use std::path::Path;
 
@@ -25,8 +26,10 @@ fn scorer(config: &Path) -> Result<Scorer, CliError> {
         crate::config::load(config, crate::modules::BUILTINS, &getenv).map_err(CliError::Config)?;
     let cfg = loaded.config;
     match cfg.module("news") {
-        Some(spec) => Scorer::from_settings(&spec.settings, &|p| cfg.dir.join(p))
-            .map_err(|e| CliError::Failed(format!("{}: {e}", spec.manifest.display()))),
+        Some(spec) => {
+            crate::modules::news::scorer_from_settings(&spec.settings, &|p| cfg.dir.join(p))
+                .map_err(|e| CliError::Failed(format!("{}: {e}", spec.manifest.display())))
+        }
         None => {
             eprintln!(
                 "note: `news` is not enabled in {}; tickers are cashtags only",

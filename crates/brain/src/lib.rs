@@ -9,6 +9,7 @@
 
 pub mod calibrate;
 pub mod compose;
+pub mod emit;
 pub mod error;
 pub mod export;
 pub mod governor;
@@ -21,6 +22,7 @@ pub use compose::{
     compose, inputs_changed, signal_id, BrainConfig, ComponentContribution, ComponentInput,
     CompositeSignal, ConfidenceFactors,
 };
+pub use emit::should_emit;
 pub use error::BrainError;
 pub use export::{governor_summary, latest_signals_export, DecisionRecord, LatestSignal};
 pub use governor::{

@@ -9,6 +9,7 @@ pub mod bars;
 pub mod chart;
 pub mod error;
 pub mod fundamentals;
+pub mod incremental;
 pub mod indicators;
 pub mod metrics;
 mod time;

@@ -7,8 +7,7 @@
 //! where time matters): no store, clock, file or log access here.
 
 use aivex_brain::{
-    ComponentContribution, ComponentInput, CompositeSignal, Decision, DecisionRecord, Kind,
-    LatestSignal, Outcome,
+    ComponentInput, CompositeSignal, Decision, DecisionRecord, Kind, LatestSignal, Outcome,
 };
 use aivex_core::contract::{ReasonCodes, StoredComponents, Verdict};
 use aivex_core::ModuleError;
@@ -66,28 +65,6 @@ pub fn missing_kinds(
             })
         })
         .collect()
-}
-
-/// True when `current` rests on the same inputs as `last` (the same kinds, each with the same
-/// `as_of`) and every value moved by less than `tolerance`. A component whose value decays with
-/// time alone (news sentiment weighted by age) changes a little every cycle without any new
-/// article; that drift is not a new input and must not write a signal row every cycle.
-pub fn drift_only(
-    last: &[ComponentContribution],
-    current: &[ComponentContribution],
-    tolerance: f64,
-) -> bool {
-    let present = |v: &[ComponentContribution]| -> Vec<(Kind, Option<i64>, f64)> {
-        v.iter()
-            .filter(|c| c.present)
-            .map(|c| (c.kind, c.as_of, c.value))
-            .collect()
-    };
-    let (a, b) = (present(last), present(current));
-    a.len() == b.len()
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && (x.2 - y.2).abs() < tolerance)
 }
 
 /// The signal row and its governor log row for one decision made at `now`.
@@ -374,64 +351,5 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.message().contains("field direction is 7"), "{err}");
-    }
-
-    #[test]
-    fn drift_only_table() {
-        let sig = |inputs: &[(Kind, f64, i64)]| {
-            let inputs: Vec<ComponentInput> = inputs
-                .iter()
-                .map(|(kind, value, as_of)| ComponentInput {
-                    kind: *kind,
-                    value: *value,
-                    as_of: *as_of,
-                })
-                .collect();
-            compose("AAPL", &inputs, &BrainConfig::default(), 1000)
-                .unwrap()
-                .unwrap()
-                .components
-        };
-        let base = sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 800)]);
-        let table = [
-            (
-                "same",
-                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 800)]),
-                true,
-            ),
-            (
-                "news decayed a little",
-                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
-                true,
-            ),
-            (
-                "news moved a lot",
-                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.32, 800)]),
-                false,
-            ),
-            (
-                "new article",
-                sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 801)]),
-                false,
-            ),
-            (
-                "metrics appeared",
-                sig(&[
-                    (Kind::Chart, 0.5, 900),
-                    (Kind::News, 0.30, 800),
-                    (Kind::Metrics, 0.1, 5),
-                ]),
-                false,
-            ),
-            ("news vanished", sig(&[(Kind::Chart, 0.5, 900)]), false),
-        ];
-        for (name, current, want) in table {
-            assert_eq!(drift_only(&base, &current, 0.01), want, "{name}");
-        }
-        assert!(!drift_only(
-            &base,
-            &sig(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
-            0.0
-        ));
     }
 }

@@ -13,13 +13,13 @@
 //! component is computed here when a symbol's job lands. One job per symbol, so two sources of
 //! the same symbol never race each other, and each source's bars are one transaction.
 
-pub(crate) mod ingest;
-mod seen;
+mod cache;
 
+use super::ingest::{self, Deferred, Source, Summary};
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
+use aivex_market::incremental as seen;
 use aivex_source::FetchOptions;
 use aivex_store::{Candle, Component, Store, StoreError, UpsertCounts, Workers};
-use ingest::{Deferred, Source, Summary};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -199,7 +199,7 @@ impl Chart {
             ModuleError::from(e).context(format!("{MODULE}: store {}", store.redacted_url()))
         })?;
         let has_component = ingest::symbols_with_component(&store, MODULE)?;
-        let seen_file = seen::file(&env.data_dir, store.redacted_url());
+        let seen_file = cache::file(&env.data_dir, store.redacted_url());
         Ok(Chart {
             sources,
             groups,
@@ -209,7 +209,7 @@ impl Chart {
             store,
             workers,
             has_component,
-            seen: seen::load(&seen_file),
+            seen: cache::load(&seen_file),
             seen_file,
         })
     }
@@ -244,20 +244,7 @@ impl Chart {
         let (reuse, marks) = seen::reuse(prev.as_ref(), &bytes, stored_last);
         // Only the header and the lines from the last remembered one on, when the bytes
         // before it are unchanged: an incremental cycle then parses a few lines per file.
-        let (doc, line_offset, known) = match reuse {
-            seen::Reuse::Whole => (std::borrow::Cow::Borrowed(&bytes[..]), 0, 0),
-            seen::Reuse::Tail {
-                head_len,
-                cut,
-                line_offset,
-                known_bars,
-            } => {
-                let mut d = bytes.get(..head_len).unwrap_or_default().to_vec();
-                d.extend_from_slice(bytes.get(cut..).unwrap_or_default());
-                (std::borrow::Cow::Owned(d), line_offset, known_bars)
-            }
-        };
-        let mut parsed = match aivex_market::parse_bars(&doc, &source.name) {
+        let (parsed, known) = match seen::parse_planned(&bytes, &reuse, &source.name) {
             Ok(p) => p,
             Err(e) => {
                 ingest::route(ctx, deferred, &mut summary, ModuleError::from(e));
@@ -265,13 +252,6 @@ impl Chart {
                 return Ok(None);
             }
         };
-        for e in &mut parsed.errors {
-            if let aivex_market::Position::Line(n) = &mut e.at {
-                if *n >= 2 {
-                    *n += line_offset;
-                }
-            }
-        }
         summary.parsed = parsed.bars.len();
         let total = known + parsed.bars.len();
         let marks = marks.map(|mut m| {
@@ -525,7 +505,7 @@ impl Module for Chart {
 
 impl Chart {
     fn save_seen(&self) {
-        if let Err(e) = seen::save(&self.seen_file, &self.seen) {
+        if let Err(e) = cache::save(&self.seen_file, &self.seen) {
             log::warn!(
                 "{MODULE}: cannot write {} ({e}); the next cycle writes every bar",
                 self.seen_file.display()

@@ -13,14 +13,16 @@
 //! only guards a cache: a collision would at worst skip re-parsing unchanged-looking bytes,
 //! and the store's newest bar time is checked as well.
 //!
-//! The planning is pure; the file (`<data_dir>/cache/chart-seen-<store hash>.json`) is only an
-//! optimisation: deleting it costs one full cycle, and it never decides what the store holds.
+//! Everything here is pure: the chart module keeps the memory in a cache file (deleting it
+//! costs one full cycle, and it never decides what the store holds). This file must not read
+//! files, the store or the clock.
 
-use aivex_market::Bar;
+use crate::bars::{parse_bars, ParsedBars};
+use crate::error::{MarketError, Position};
+use crate::Bar;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// The memory of one source (key: symbol, interval and source).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,7 +73,7 @@ fn feed(h: &mut Sha256, b: &Bar) {
     h.update([u8::from(b.adj_close.is_some())]);
 }
 
-fn hex(d: &[u8]) -> String {
+pub fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -118,7 +120,6 @@ pub fn plan(prev: Option<&Seen>, bars: &[Bar], stored_last: Option<i64>) -> Plan
     }
 }
 
-/// One file per store, so pointing the module at another database never skips its bars.
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
 const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
@@ -254,41 +255,36 @@ pub fn reuse(
     (plan, next)
 }
 
-pub fn file(data_dir: &Path, redacted_db_url: &str) -> PathBuf {
-    let d = Sha256::digest(redacted_db_url.as_bytes());
-    aivex_core::contract::RunLayout::new(data_dir)
-        .cache_dir()
-        .join(format!(
-            "chart-seen-{}.json",
-            hex(d.get(..4).unwrap_or_default())
-        ))
-}
-
-/// Reads the memory; a missing or unreadable file is an empty memory (a full cycle).
-pub fn load(path: &Path) -> SeenMap {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            log::warn!(
-                "chart: ignoring unreadable cache {} ({e}); this cycle writes every bar",
-                path.display()
-            );
-            SeenMap::new()
-        }),
-        Err(_) => SeenMap::new(),
+/// Parses what `reuse` decided: the whole document, or its header plus the tail from the
+/// remembered cut (resuming the parse there). Line numbers in the errors are the document's.
+/// Returns the parsed bars and how many bars before the cut are already known.
+pub fn parse_planned(
+    bytes: &[u8],
+    reuse: &Reuse,
+    source: &str,
+) -> Result<(ParsedBars, usize), MarketError> {
+    match *reuse {
+        Reuse::Whole => Ok((parse_bars(bytes, source)?, 0)),
+        Reuse::Tail {
+            head_len,
+            cut,
+            line_offset,
+            known_bars,
+        } => {
+            let mut doc = bytes.get(..head_len).unwrap_or_default().to_vec();
+            doc.extend_from_slice(bytes.get(cut..).unwrap_or_default());
+            let mut parsed = parse_bars(&doc, source)?;
+            for e in &mut parsed.errors {
+                if let Position::Line(n) = &mut e.at {
+                    // Line 1 is the header, the same in both documents.
+                    if *n >= 2 {
+                        *n += line_offset;
+                    }
+                }
+            }
+            Ok((parsed, known_bars))
+        }
     }
-}
-
-/// Writes the memory atomically (a torn file would only cost a full cycle, but why pay it).
-pub fn save(path: &Path, map: &SeenMap) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(map).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
@@ -416,27 +412,5 @@ mod tests {
         let next = reuse(Some(&seen), &appended, Some(3)).1.unwrap();
         assert_eq!((next.cut, next.cut_line), (26, 5));
         assert_eq!(next.hash, fast_hashes(&appended, [26])[0]);
-    }
-
-    #[test]
-    fn cache_file_round_trip_and_garbage() {
-        let dir = std::env::temp_dir().join(format!("aivex-seen-{}", std::process::id()));
-        let path = file(&dir, "sqlite:///x");
-        assert_ne!(path, file(&dir, "mysql://u:***@h/db"));
-        let mut m = SeenMap::new();
-        m.insert(
-            key("AAPL", "1d", "a.csv"),
-            Seen {
-                count: 2,
-                prefix: "ab".into(),
-                last_ts: 5,
-                text: None,
-            },
-        );
-        save(&path, &m).unwrap();
-        assert_eq!(load(&path), m);
-        std::fs::write(&path, b"{garbage").unwrap();
-        assert!(load(&path).is_empty());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
