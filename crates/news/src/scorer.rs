@@ -126,7 +126,14 @@ mod tests {
     #[test]
     fn tickers_follow_keep_unknown() {
         // (symbols, keep_unknown_cashtags, title, provider tickers, expected)
-        let table: [(&[(&str, &[&str])], Option<bool>, &str, Vec<&str>, Vec<&str>); 4] = [
+        type Case<'a> = (
+            &'a [(&'a str, &'a [&'a str])],
+            Option<bool>,
+            &'a str,
+            Vec<&'a str>,
+            Vec<&'a str>,
+        );
+        let table: [Case; 4] = [
             (
                 &[("AAPL", &["Apple"])],
                 None,
