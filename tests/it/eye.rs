@@ -3,22 +3,12 @@
 
 use crate::harness::*;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// GET `path`; (status, JSON body) or None when Eye is not answering (yet).
 fn get(addr: SocketAddr, path: &str) -> Option<(u16, Value)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8(buf).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, serde_json::from_str(body).ok()?))
+    http(addr, "GET", path, None)
 }
 
 fn wait_health(addr: SocketAddr, what: &str, want: u16, f: impl Fn(&Value) -> bool) -> Value {
@@ -39,11 +29,7 @@ fn wait_health(addr: SocketAddr, what: &str, want: u16, f: impl Fn(&Value) -> bo
 #[test]
 fn health_follows_a_module_crash_and_recovery() {
     let env = Env::new("eye-health");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0);
-    assert_ne!(port, 0, "no free port");
+    let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     env.config(&format!(
         "[watchdog]\nbackoff_base_s = 0.5\nbackoff_cap_s = 1\nstop_grace_s = 2\nstatus_interval_s = 0.5\n\

@@ -302,3 +302,48 @@ pub fn text(out: &Output) -> (String, String) {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// A free loopback port (bound and released: another process could take it, which a test
+/// would notice as a bind error).
+pub fn free_port() -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
+    assert_ne!(port, 0, "no free port");
+    port
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body as JSON, or as a string when it
+/// is not JSON), or None when nothing answers (yet). Every socket wait is bounded.
+pub fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Option<(u16, Value)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let body = body.unwrap_or("");
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
+    s.write_all(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8(buf).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
+    Some((status, value))
+}

@@ -13,4 +13,5 @@ mod runner;
 mod sandbox;
 mod signals;
 mod supervisor;
+mod symbols;
 mod systemd;
