@@ -7,6 +7,8 @@
 //! The module glue (reading components, writing signals and governor_log rows) lives
 //! elsewhere and stays thin. Formulas and rules are documented in README.md.
 
+#![forbid(unsafe_code)]
+
 pub mod calibrate;
 pub mod compose;
 pub mod emit;

@@ -5,6 +5,8 @@
 //! components derived from them. It must not touch files, the network, the database or the
 //! clock: callers hand in bytes (and a source name for messages) and get values back.
 
+#![forbid(unsafe_code)]
+
 pub mod bars;
 pub mod chart;
 pub mod error;

@@ -6,6 +6,8 @@
 //! pass `now`). Fetching is aivex-source's job, storing is aivex-store's, and the module glue
 //! that maps these errors to `ModuleError` at the boundary lives with the module.
 
+#![forbid(unsafe_code)]
+
 mod component;
 mod date;
 mod encoding;

@@ -6,6 +6,8 @@
 //! parse what it fetched, retry, or log: callers decide what the bytes mean and what to report.
 //! Messages name the source with secrets (URL credentials, token-like query values) redacted.
 
+#![forbid(unsafe_code)]
+
 use aivex_core::ModuleError;
 use std::fmt;
 use std::io::Read;
