@@ -551,7 +551,7 @@ impl Brain {
             let path = dir.join(name);
             let body = serde_json::to_vec_pretty(&doc)
                 .map_err(|e| ModuleError::Recoverable(format!("cannot serialise {name}: {e}")))?;
-            crate::supervisor::rundir::write_atomic(&path, &body).map_err(|e| {
+            aivex_platform::write_atomic(&path, &body).map_err(|e| {
                 ModuleError::Recoverable(format!("cannot write {}: {e}", path.display()))
             })?;
         }

@@ -185,10 +185,10 @@ impl Module for Probe {
             }));
         }
         if let Some(run_dir) = &ctx.env.run_dir {
-            let doc = serde_json::json!({"at": crate::records::now_rfc3339(), "cycle": ctx.cycle, "targets": report});
+            let doc = serde_json::json!({"at": aivex_platform::time::now_rfc3339(), "cycle": ctx.cycle, "targets": report});
             let path = run_dir.join("exports").join("probe.json");
             let _ = std::fs::create_dir_all(run_dir.join("exports"));
-            let _ = crate::supervisor::rundir::write_atomic(&path, doc.to_string().as_bytes());
+            let _ = aivex_platform::write_atomic(&path, doc.to_string().as_bytes());
         }
         match first_failure {
             Some(e) => Err(e),

@@ -44,7 +44,7 @@ pub fn save(data_dir: &Path, groups: &[Group]) {
     };
     let _ = std::fs::create_dir_all(data_dir.join("state"));
     let _ =
-        super::rundir::write_atomic(&path(data_dir), &serde_json::to_vec(&f).unwrap_or_default());
+        aivex_platform::write_atomic(&path(data_dir), &serde_json::to_vec(&f).unwrap_or_default());
 }
 
 /// A process seen in /proc.

@@ -18,6 +18,7 @@ mod state;
 use crate::config::{self, Config, ModuleSpec, Run};
 use crate::control::{self, protocol::Request, server::Envelope};
 use crate::records::{self, CrashRecord};
+use aivex_platform::time::now_rfc3339;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use policy::{Action, Exit, Input, Limits, Mono, State, StopReason};
 use serde_json::{json, Value};
@@ -276,7 +277,7 @@ impl Supervisor {
         let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
         let boot = rundir::bootstrap_text(
             &run.id,
-            &records::now_rfc3339(),
+            &now_rfc3339(),
             &cfg.path,
             &cfg.hash,
             mode.as_str(),
@@ -538,12 +539,11 @@ impl Supervisor {
             child::signal_group(pid, libc::SIGKILL);
         }
         self.hub.drain(&name, Duration::from_millis(200));
-        self.slots[i].last_exit_at = Some(records::now_rfc3339());
+        self.slots[i].last_exit_at = Some(now_rfc3339());
         log::info!("module {name} exited: {}", policy::describe(exit));
-        self.run.history(
-            json!({"at": records::now_rfc3339(), "module": name, "event": "exit",
-            "code": exit.code, "signal": exit.signal}),
-        );
+        self.run
+            .history(json!({"at": now_rfc3339(), "module": name, "event": "exit",
+            "code": exit.code, "signal": exit.signal}));
         self.input(i, Input::Exited(exit), now);
         self.save_groups();
         if self.slots[i].removing && !self.slots[i].m.alive {
@@ -596,7 +596,7 @@ impl Supervisor {
                     to.as_str()
                 );
                 self.run.history(
-                    json!({"at": records::now_rfc3339(), "module": name, "event": "transition",
+                    json!({"at": now_rfc3339(), "module": name, "event": "transition",
                     "from": from.as_str(), "to": to.as_str(), "reason": reason,
                     "restarts": self.slots[i].m.restarts}),
                 );
@@ -631,7 +631,7 @@ impl Supervisor {
                 last.and_then(|e| e.exit.signal)
             },
             cycle: None,
-            at: records::now_rfc3339(),
+            at: now_rfc3339(),
             pid: s.pid.map(|p| p as u32).unwrap_or(0),
             settings_hash: None,
             source: "supervisor",
@@ -771,9 +771,9 @@ impl Supervisor {
                 self.save_groups();
                 let s = &mut self.slots[i];
                 s.hb_sig = heartbeat::look(&s.hb_path);
-                s.started_at = Some(records::now_rfc3339());
+                s.started_at = Some(now_rfc3339());
                 log::info!("module {} started: pid {}", spec.name, started.pid);
-                self.run.history(json!({"at": records::now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
+                self.run.history(json!({"at": now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
                 self.input(i, Input::Spawned, now);
             }
             Err(e) => {
@@ -913,8 +913,8 @@ impl Supervisor {
             "pid": std::process::id(),
             "mode": self.mode.as_str(),
             "version": env!("CARGO_PKG_VERSION"),
-            "updated_at": records::now_rfc3339(),
-            "updated_at_unix": jiff::Timestamp::now().as_second(),
+            "updated_at": now_rfc3339(),
+            "updated_at_unix": aivex_platform::time::now_unix(),
             "uptime_s": now.as_secs_f64(),
             "config_path": absolute(&self.cfg.path),
             "config_hash": self.cfg.hash,
@@ -976,7 +976,9 @@ impl Supervisor {
             Ok(_) if self.shutting_down => err("supervisor is shutting down"),
             Ok((i, input, verb)) => {
                 log::info!("control: {verb} {}", self.slots[i].spec.name);
-                self.run.history(json!({"at": records::now_rfc3339(), "module": self.slots[i].spec.name, "event": verb}));
+                self.run.history(
+                    json!({"at": now_rfc3339(), "module": self.slots[i].spec.name, "event": verb}),
+                );
                 self.input(i, input, now);
                 let v = self.views();
                 ok(json!({ "module": v[i].name, "status": state::module_json(&v[i], now) }))
@@ -1062,7 +1064,7 @@ impl Supervisor {
         let summary = json!({"changed": changed, "added": added, "removed": removed, "config_hash": self.cfg.hash});
         log::info!("reloaded configuration: {summary}");
         self.run
-            .history(json!({"at": records::now_rfc3339(), "event": "reload", "summary": summary}));
+            .history(json!({"at": now_rfc3339(), "event": "reload", "summary": summary}));
         self.notifier.ready();
         Ok(summary)
     }
