@@ -7,7 +7,7 @@
 //! returned actions. Every state change goes through `transition`, which checks it against the
 //! table of legal transitions.
 
-use crate::config::WatchdogConfig;
+use crate::config::{backoff, seconds as secs, WatchdogConfig};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -183,31 +183,6 @@ impl Limits {
             Some(_) => ExitClass::Crash,
         }
     }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
-}
-
-/// `min(base × 2^failures, cap)`.
-pub fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
-    let factor = 2f64.powi(failures.min(62) as i32);
-    let d = base.as_secs_f64() * factor;
-    if d >= cap.as_secs_f64() {
-        cap
-    } else {
-        secs(d)
-    }
-}
-
-/// False when backoff alone spaces `crash_loop_count` crashes further apart than the window, so
-/// the crash-loop rule could never fire (a load-time warning).
-pub fn crash_loop_reachable(w: &WatchdogConfig) -> bool {
-    let (base, cap) = (secs(w.backoff_base_s), secs(w.backoff_cap_s));
-    let span: f64 = (1..w.crash_loop_count.max(1))
-        .map(|k| backoff(base, cap, k).as_secs_f64())
-        .sum();
-    span <= w.crash_loop_window_s
 }
 
 /// Why the supervisor is stopping a live process; decides what its exit means.
