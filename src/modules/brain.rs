@@ -68,7 +68,7 @@ fn exports_enabled(value: Option<&str>) -> Result<bool, ModuleError> {
 }
 
 /// A stored signal whose horizon has passed and that waits for its outcome.
-struct Pending {
+struct AwaitingOutcome {
     id: String,
     symbol: String,
     scored: ScoredSignal,
@@ -88,7 +88,7 @@ struct Outcomes {
     /// Signals created before this have been read (None: nothing read yet in this process).
     scanned_until: Option<i64>,
     /// Read, not scored yet: no bar at or after the horizon end so far.
-    pending: Vec<Pending>,
+    pending: Vec<AwaitingOutcome>,
 }
 
 struct Brain {
@@ -359,7 +359,7 @@ impl Brain {
                 let full = page.len() == OUTCOME_PAGE;
                 for rec in page.into_iter().filter(|r| !done.contains(&r.id)) {
                     match i8::try_from(rec.direction) {
-                        Ok(direction) => self.outcomes.pending.push(Pending {
+                        Ok(direction) => self.outcomes.pending.push(AwaitingOutcome {
                             id: rec.id,
                             symbol: rec.symbol,
                             scored: ScoredSignal {
@@ -419,7 +419,7 @@ impl Brain {
     fn score_one(
         &mut self,
         ctx: &mut Ctx<'_>,
-        p: &Pending,
+        p: &AwaitingOutcome,
         floor: i64,
         now: i64,
         bars_cache: &mut HashMap<String, SymbolBars>,

@@ -212,9 +212,10 @@ pub struct LastExit {
     pub at: Mono,
 }
 
-/// One module's supervision state.
+/// One supervised module's state: what the policy knows and decides about one module (named
+/// apart from `aivex_core::Module`, the trait a module's code implements).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Module {
+pub struct Supervised {
     pub state: State,
     pub stop_reason: Option<StopReason>,
     /// A process exists (between Spawned and Exited).
@@ -231,14 +232,14 @@ pub struct Module {
     pub retry_at: Option<Mono>,
     /// What the next spawn counts as (an automatic restart after a failure, after a transient
     /// exit, or neither: an operator start or restart).
-    pending: Pending,
+    next_spawn: SpawnCause,
     pub stopping: Option<Stopping>,
     pub last_exit: Option<LastExit>,
 }
 
-impl Default for Module {
+impl Default for Supervised {
     fn default() -> Self {
-        Module {
+        Supervised {
             state: State::Stopped,
             stop_reason: Some(StopReason::NotStarted),
             alive: false,
@@ -249,15 +250,16 @@ impl Default for Module {
             started_at: None,
             last_beat: None,
             retry_at: None,
-            pending: Pending::Manual,
+            next_spawn: SpawnCause::Manual,
             stopping: None,
             last_exit: None,
         }
     }
 }
 
+/// Why the next spawn happens, which decides which counters it bumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
+enum SpawnCause {
     Manual,
     Failure,
     Transient,
@@ -365,7 +367,7 @@ pub fn signal_name(s: i32) -> &'static str {
     }
 }
 
-impl Module {
+impl Supervised {
     /// Heartbeat age at `now`, when the module is alive.
     pub fn heartbeat_age(&self, now: Mono) -> Option<Duration> {
         if self.alive {
@@ -441,7 +443,7 @@ impl Module {
 
     fn spawn(&mut self, out: &mut Vec<Action>) {
         self.retry_at = None;
-        self.pending = Pending::Manual;
+        self.next_spawn = SpawnCause::Manual;
         out.push(Action::Spawn);
     }
 
@@ -467,15 +469,15 @@ impl Module {
                 }
             }
             Input::Spawned => {
-                match self.pending {
-                    Pending::Failure => {
+                match self.next_spawn {
+                    SpawnCause::Failure => {
                         self.restarts += 1;
                         self.failure_restarts += 1;
                     }
-                    Pending::Transient => self.restarts += 1,
-                    Pending::Manual => {}
+                    SpawnCause::Transient => self.restarts += 1,
+                    SpawnCause::Manual => {}
                 }
-                self.pending = Pending::Manual;
+                self.next_spawn = SpawnCause::Manual;
                 self.alive = true;
                 self.started_at = Some(now);
                 self.last_beat = Some(now);
@@ -665,7 +667,7 @@ impl Module {
                 // crash-loop detection or max_restarts, or a long outage would strand the box.
                 self.transition(State::Restarting, reason, out);
                 self.retry_at = Some(now + l.backoff_base.min(l.backoff_cap));
-                self.pending = Pending::Transient;
+                self.next_spawn = SpawnCause::Transient;
             }
             ExitClass::Crash => {
                 if supervisor_records(exit) {
@@ -702,7 +704,7 @@ impl Module {
         } else {
             let delay = backoff(l.backoff_base, l.backoff_cap, self.consecutive_failures);
             self.retry_at = Some(now + delay);
-            self.pending = Pending::Failure;
+            self.next_spawn = SpawnCause::Failure;
             self.transition(
                 State::Restarting,
                 format!("retry in {:.1}s", delay.as_secs_f64()),

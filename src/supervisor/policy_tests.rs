@@ -14,8 +14,8 @@ fn limits() -> Limits {
 }
 
 /// A module that was spawned at `t`.
-fn running(l: &Limits, t: f64) -> Module {
-    let mut m = Module::default();
+fn running(l: &Limits, t: f64) -> Supervised {
+    let mut m = Supervised::default();
     assert_eq!(m.step(Input::Start, s(t), l), vec![Action::Spawn]);
     m.step(Input::Spawned, s(t), l);
     assert_eq!(m.state, State::Running);
@@ -149,7 +149,7 @@ fn healthy_uptime_counts_even_without_a_tick() {
 }
 
 /// Crashes at the given times (restarting in between, ignoring backoff) and returns the state.
-fn crash_at(l: &Limits, times: &[f64]) -> Module {
+fn crash_at(l: &Limits, times: &[f64]) -> Supervised {
     let mut m = running(l, 0.0);
     for &t in times {
         if !m.alive {
@@ -364,7 +364,7 @@ fn once_mode_never_restarts() {
 #[test]
 fn spawn_failures() {
     let l = limits();
-    let mut m = Module::default();
+    let mut m = Supervised::default();
     m.step(Input::Start, s(0.0), &l);
     m.step(
         Input::SpawnFailed {
@@ -375,7 +375,7 @@ fn spawn_failures() {
         &l,
     );
     assert_eq!(m.stop_reason, Some(StopReason::ConfigError));
-    let mut m = Module::default();
+    let mut m = Supervised::default();
     m.step(Input::Start, s(0.0), &l);
     m.step(
         Input::SpawnFailed {

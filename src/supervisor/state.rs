@@ -1,13 +1,13 @@
 //! Rendering supervision state for people and programs: the `runtime_state.json` document and
 //! the `[AIVEX] name=STATE(restarts) ...` status line. Pure functions of a snapshot.
 
-use super::policy::{Module, Mono, State};
+use super::policy::{Mono, State, Supervised};
 use serde_json::{json, Value};
 
 /// What the renderer needs to know of one module.
 pub struct View<'a> {
     pub name: &'a str,
-    pub m: &'a Module,
+    pub m: &'a Supervised,
     pub pid: Option<i32>,
     pub kind: &'a str,
     pub heartbeat_ttl_s: Option<f64>,
@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn status_line_and_json() {
         let l = Limits::new(&WatchdogConfig::default(), None, &[2, 78], false, false);
-        let mut a = Module::default();
+        let mut a = Supervised::default();
         a.step(Input::Start, Duration::ZERO, &l);
         a.step(Input::Spawned, Duration::ZERO, &l);
         let mut b = a.clone();
