@@ -582,6 +582,13 @@ impl Supervisor {
                 }
             }
             Action::RecordCrash { reason } => self.record_crash(i, &reason),
+            Action::IllegalTransition { from, to, reason } => log::error!(
+                "module {name}: the policy asked for the illegal transition {} -> {} ({reason}); \
+                 ignored, the module stays {} (a bug: please report it)",
+                from.as_str(),
+                to.as_str(),
+                from.as_str()
+            ),
             Action::Transition { from, to, reason } => {
                 self.dirty = true;
                 let level = if matches!(to, State::Crashed | State::LoopDetected) {

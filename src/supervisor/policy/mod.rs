@@ -7,183 +7,22 @@
 //! returned actions. Every state change goes through `transition`, which checks it against the
 //! table of legal transitions.
 
-use crate::config::{backoff, seconds as secs, WatchdogConfig};
+mod exit;
+mod limits;
+mod states;
+
+use exit::supervisor_records;
+pub use exit::{describe, Exit, ExitClass};
+pub use limits::Limits;
+pub use states::{legal, State, StopReason};
+
+use crate::config::backoff;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Monotonic time since the supervisor started. Wall-clock time never enters the policy.
 pub type Mono = Duration;
-
-/// The states an operator sees (SPEC: RUNNING, CRASHED, RESTARTING, STOPPED, LOOP_DETECTED).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum State {
-    Running,
-    Crashed,
-    Restarting,
-    Stopped,
-    LoopDetected,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "RUNNING",
-            State::Crashed => "CRASHED",
-            State::Restarting => "RESTARTING",
-            State::Stopped => "STOPPED",
-            State::LoopDetected => "LOOP_DETECTED",
-        }
-    }
-}
-
-/// Why a module is STOPPED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// Not started yet (waiting for its start slot).
-    NotStarted,
-    CleanExit,
-    ConfigError,
-    MaxRestarts,
-    Fatal,
-    StoppedByOperator,
-    /// The supervisor is shutting down.
-    Shutdown,
-    /// Once mode: the module's single cycle failed.
-    Failed,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::NotStarted => "not_started",
-            StopReason::CleanExit => "clean_exit",
-            StopReason::ConfigError => "config_error",
-            StopReason::MaxRestarts => "max_restarts",
-            StopReason::Fatal => "fatal",
-            StopReason::StoppedByOperator => "stopped_by_operator",
-            StopReason::Shutdown => "shutdown",
-            StopReason::Failed => "failed",
-        }
-    }
-}
-
-/// Legal transitions. CRASHED is the transient state between a failure and the decision.
-pub fn legal(from: State, to: State) -> bool {
-    use State::*;
-    matches!(
-        (from, to),
-        (Stopped, Running)
-            | (Stopped, Stopped)
-            | (Stopped, Crashed)
-            | (LoopDetected, Crashed)
-            | (Running, Running)
-            | (Running, Stopped)
-            | (Running, Crashed)
-            | (Running, Restarting)
-            | (Crashed, Restarting)
-            | (Crashed, LoopDetected)
-            | (Crashed, Stopped)
-            | (Restarting, Running)
-            | (Restarting, Stopped)
-            | (Restarting, Crashed)
-            | (Restarting, Restarting)
-            | (LoopDetected, Running)
-            | (LoopDetected, Stopped)
-    )
-}
-
-/// How a process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Exit {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
-
-impl Exit {
-    pub fn code(c: i32) -> Exit {
-        Exit {
-            code: Some(c),
-            signal: None,
-        }
-    }
-    pub fn signal(s: i32) -> Exit {
-        Exit {
-            code: None,
-            signal: Some(s),
-        }
-    }
-}
-
-/// The policy's reading of an exit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitClass {
-    Clean,
-    /// Exit 1, other codes, or a signal: restart with exponential backoff.
-    Crash,
-    /// Exit 75: restart after a short backoff; not a crash for loop detection.
-    Transient,
-    /// A code in `no_restart_exit_codes` (default 2 and 78).
-    Config,
-    /// Exit 3 when the module's policy does not restart fatal errors.
-    Fatal,
-}
-
-/// Per-module limits: the global `[watchdog]` values plus the manifest's overrides.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    pub max_restarts: u32,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
-    /// None disables heartbeat checks.
-    pub heartbeat_ttl: Option<Duration>,
-    pub crash_loop_count: u32,
-    pub crash_loop_window: Duration,
-    pub stop_grace: Duration,
-    pub healthy_after: Duration,
-    pub no_restart_exit_codes: Vec<i32>,
-    pub restart_on_fatal: bool,
-    /// Once mode: every exit is final.
-    pub once: bool,
-}
-
-impl Limits {
-    pub fn new(
-        w: &WatchdogConfig,
-        ttl_override: Option<f64>,
-        no_restart: &[i32],
-        restart_on_fatal: bool,
-        once: bool,
-    ) -> Limits {
-        let ttl = ttl_override.unwrap_or(w.heartbeat_ttl_s);
-        Limits {
-            max_restarts: w.max_restarts,
-            backoff_base: secs(w.backoff_base_s),
-            backoff_cap: secs(w.backoff_cap_s),
-            heartbeat_ttl: (ttl > 0.0).then(|| secs(ttl)),
-            crash_loop_count: w.crash_loop_count.max(1),
-            crash_loop_window: secs(w.crash_loop_window_s),
-            stop_grace: secs(w.stop_grace_s),
-            healthy_after: secs(w.healthy_after_s),
-            no_restart_exit_codes: no_restart.to_vec(),
-            restart_on_fatal,
-            once,
-        }
-    }
-
-    pub fn classify(&self, exit: Exit) -> ExitClass {
-        match exit.code {
-            None => ExitClass::Crash,
-            Some(0) => ExitClass::Clean,
-            Some(c) if self.no_restart_exit_codes.contains(&c) => ExitClass::Config,
-            Some(aivex_core::exit::EXTERNAL_SERVICE) => ExitClass::Transient,
-            Some(aivex_core::exit::FATAL) if !self.restart_on_fatal => ExitClass::Fatal,
-            Some(_) => ExitClass::Crash,
-        }
-    }
-}
 
 /// Why the supervisor is stopping a live process; decides what its exit means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -308,63 +147,12 @@ pub enum Action {
         to: State,
         reason: String,
     },
-}
-
-/// Exits the supervisor writes a crash record for: deaths by signal and exit codes outside the
-/// runner's contract. A module that exits 1, 2, 3, 75 or 78 recorded its own error already.
-fn supervisor_records(exit: Exit) -> bool {
-    use aivex_core::exit::*;
-    match exit.code {
-        None => true,
-        Some(c) => ![
-            OK,
-            RECOVERABLE,
-            CONFIG,
-            FATAL,
-            EXTERNAL_SERVICE,
-            CONFIG_SYSEXITS,
-        ]
-        .contains(&c),
-    }
-}
-
-/// Why an exit happened, in words for `last_exit.reason`.
-pub fn describe(exit: Exit) -> String {
-    match (exit.code, exit.signal) {
-        (Some(c), _) => match c {
-            0 => "exit 0 (clean)".into(),
-            aivex_core::exit::CONFIG | aivex_core::exit::CONFIG_SYSEXITS => {
-                format!("exit {c} (config error)")
-            }
-            aivex_core::exit::FATAL => format!("exit {c} (fatal error)"),
-            aivex_core::exit::EXTERNAL_SERVICE => {
-                format!("exit {c} (external service unavailable)")
-            }
-            _ => format!("exit {c}"),
-        },
-        (None, Some(s)) => format!("killed by signal {s} ({})", signal_name(s)),
-        (None, None) => "unknown exit".into(),
-    }
-}
-
-pub fn signal_name(s: i32) -> &'static str {
-    match s {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        _ => "signal",
-    }
+    /// A state change the table forbids was asked for and ignored: a policy bug to log.
+    IllegalTransition {
+        from: State,
+        to: State,
+        reason: String,
+    },
 }
 
 impl Supervised {
@@ -404,15 +192,20 @@ impl Supervised {
         d
     }
 
+    /// Moves to `to` when the table allows it. An illegal move would be a bug in this file; it
+    /// is ignored (the state stays) and reported as `Action::IllegalTransition` for the shell to
+    /// log, in every build: a release supervisor keeps supervising instead of panicking or
+    /// entering a state nothing else expects. `table_tests.rs` walks every state and input to
+    /// show that it does not happen.
     fn transition(&mut self, to: State, reason: impl Into<String>, out: &mut Vec<Action>) {
         let from = self.state;
-        debug_assert!(legal(from, to), "illegal transition {from:?} -> {to:?}");
+        let reason = reason.into();
+        if !legal(from, to) {
+            out.push(Action::IllegalTransition { from, to, reason });
+            return;
+        }
         self.state = to;
-        out.push(Action::Transition {
-            from,
-            to,
-            reason: reason.into(),
-        });
+        out.push(Action::Transition { from, to, reason });
     }
 
     fn stop_as(&mut self, reason: StopReason, out: &mut Vec<Action>) {
@@ -457,6 +250,15 @@ impl Supervised {
     /// Applies one input at `now` and returns what the shell must do, in order.
     pub fn step(&mut self, input: Input, now: Mono, l: &Limits) -> Vec<Action> {
         let mut out = Vec::new();
+        // The shell reports an exit only for a live process, and a spawn's outcome only after
+        // a Spawn it was asked for (never while a process is alive). Anything else would be a
+        // shell bug; it changes nothing rather than corrupting the counters or the state.
+        match (&input, self.alive) {
+            (Input::Exited(_), false) | (Input::Spawned | Input::SpawnFailed { .. }, true) => {
+                return out
+            }
+            _ => {}
+        }
         match input {
             Input::Start => {
                 if !self.alive && self.state != State::Running {
@@ -715,5 +517,6 @@ impl Supervised {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
+mod table_tests;
+#[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use super::*;
+use crate::config::WatchdogConfig;
 
 fn s(x: f64) -> Mono {
     Duration::from_secs_f64(x)
