@@ -113,6 +113,8 @@ struct Slot {
     m: policy::Supervised,
     pid: Option<i32>,
     starttime: u64,
+    /// The process's session id, recorded in groups.json with its start time.
+    sid: i32,
     hb_path: PathBuf,
     hb_sig: Option<heartbeat::Sig>,
     /// When the initial start is due (startup stagger).
@@ -134,6 +136,7 @@ impl Slot {
             m: policy::Supervised::default(),
             pid: None,
             starttime: 0,
+            sid: 0,
             hb_path,
             hb_sig: None,
             start_at,
@@ -219,7 +222,7 @@ impl Supervisor {
 
     fn finish(mut self, outcome: Outcome) -> Outcome {
         self.write_state(self.now());
-        leftovers::save(&self.cfg.runtime.data_dir, &[]);
+        leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime.data_dir));
         let line = self.status_line();
         println!("{line}");

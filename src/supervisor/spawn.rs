@@ -138,6 +138,7 @@ impl Supervisor {
                 let s = &mut self.slots[i];
                 s.pid = Some(started.pid);
                 s.starttime = started.starttime;
+                s.sid = started.sid;
                 // Record the group before anything else: if we are SIGKILLed from here on, the
                 // next supervisor can still clean up what this module starts.
                 self.save_groups();
@@ -171,10 +172,11 @@ impl Supervisor {
                     module: s.spec.name.clone(),
                     pgid: s.pid?,
                     starttime: s.starttime,
+                    sid: s.sid,
                 })
             })
             .collect();
-        leftovers::save(&self.cfg.runtime.data_dir, &groups);
+        leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &groups);
     }
 }
 
