@@ -14,42 +14,14 @@ mod states;
 use exit::supervisor_records;
 pub use exit::{describe, Exit, ExitClass};
 pub use limits::Limits;
-pub use states::{legal, State, StopReason};
+pub use states::{legal, LastExit, State, StopReason, StopWhy, Stopping};
 
 use crate::config::backoff;
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Monotonic time since the supervisor started. Wall-clock time never enters the policy.
 pub type Mono = Duration;
-
-/// Why the supervisor is stopping a live process; decides what its exit means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopWhy {
-    Operator,
-    Shutdown,
-    /// Operator restart or a config change: start again at once, not a failure.
-    Restart,
-    /// The heartbeat went stale: a failure.
-    StaleHeartbeat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stopping {
-    pub why: StopWhy,
-    pub kill_at: Mono,
-    pub killed: bool,
-}
-
-/// What the policy knows about the last exit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastExit {
-    pub exit: Exit,
-    pub reason: String,
-    pub at: Mono,
-}
 
 /// One supervised module's state: what the policy knows and decides about one module (named
 /// apart from `aivex_core::Module`, the trait a module's code implements).

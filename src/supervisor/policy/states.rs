@@ -1,6 +1,8 @@
-//! The states an operator sees, why a module is STOPPED, and the table of legal transitions
-//! between states. Pure data; the policy (`mod.rs`) checks every state change against `legal`.
+//! The states an operator sees, why a module is STOPPED, the table of legal transitions
+//! between states, and the records of a stop in progress and of the last exit. Pure data; the
+//! policy (`mod.rs`) checks every state change against `legal`.
 
+use super::{Exit, Mono};
 use serde::Serialize;
 
 /// The states an operator sees (SPEC: RUNNING, CRASHED, RESTARTING, STOPPED, LOOP_DETECTED).
@@ -82,4 +84,31 @@ pub fn legal(from: State, to: State) -> bool {
             | (LoopDetected, Running)
             | (LoopDetected, Stopped)
     )
+}
+
+/// Why the supervisor is stopping a live process; decides what its exit means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopWhy {
+    Operator,
+    Shutdown,
+    /// Operator restart or a config change: start again at once, not a failure.
+    Restart,
+    /// The heartbeat went stale: a failure.
+    StaleHeartbeat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stopping {
+    pub why: StopWhy,
+    pub kill_at: Mono,
+    pub killed: bool,
+}
+
+/// What the policy knows about the last exit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastExit {
+    pub exit: Exit,
+    pub reason: String,
+    pub at: Mono,
 }
