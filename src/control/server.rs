@@ -10,7 +10,6 @@
 
 use super::protocol::{self, Request};
 use crossbeam_channel::Sender;
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -208,31 +207,33 @@ fn next_pause(p: Duration) -> Duration {
 }
 
 /// Which refusals are logged: the first of a uid, then at most one per `REFUSAL_LOG_EVERY` with
-/// the count of those not logged. Bounded: it forgets everything past 64 uids.
+/// the count of those not logged. Bounded: it forgets everything past 64 uids. (A short list,
+/// not a map: a handful of uids at most, and no extra map code in a size-budgeted binary.)
 #[derive(Debug, Default)]
 struct RefusalLog {
-    by_uid: HashMap<Option<u32>, (Instant, u64)>,
+    /// (uid, when last logged, refusals since not logged)
+    by_uid: Vec<(Option<u32>, Instant, u64)>,
 }
 
 impl RefusalLog {
     /// `Some(suppressed)` when this refusal should be logged.
     fn note(&mut self, uid: Option<u32>, now: Instant) -> Option<u64> {
-        if self.by_uid.len() > 64 {
+        if self.by_uid.len() >= 64 {
             self.by_uid.clear();
         }
-        match self.by_uid.get_mut(&uid) {
-            Some((last, n)) if now.duration_since(*last) < REFUSAL_LOG_EVERY => {
+        match self.by_uid.iter_mut().find(|(u, _, _)| *u == uid) {
+            Some((_, last, n)) if now.duration_since(*last) < REFUSAL_LOG_EVERY => {
                 *n += 1;
                 None
             }
-            Some((last, n)) => {
+            Some((_, last, n)) => {
                 let suppressed = *n;
                 *last = now;
                 *n = 0;
                 Some(suppressed)
             }
             None => {
-                self.by_uid.insert(uid, (now, 0));
+                self.by_uid.push((uid, now, 0));
                 Some(0)
             }
         }
@@ -322,6 +323,6 @@ mod tests {
         for uid in 100..200 {
             r.note(Some(uid), at(70));
         }
-        assert!(r.by_uid.len() <= 65);
+        assert!(r.by_uid.len() <= 64);
     }
 }
