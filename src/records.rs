@@ -63,15 +63,10 @@ pub fn write(run_dir: &Path, rec: &CrashRecord, keep: usize) -> std::io::Result<
     }
     kept.reverse();
     rec.output_tail = kept;
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%S%.6fZ")
-        .to_string();
+    let stamp = aivex_platform::time::record_stamp(jiff::Timestamp::now());
     let name = format!("{stamp}-{}-{}.json", rec.module, rec.pid);
     let path = dir.join(&name);
-    crate::supervisor::rundir::write_atomic(
-        &path,
-        &serde_json::to_vec_pretty(&rec).unwrap_or_default(),
-    )?;
+    aivex_platform::write_atomic(&path, &serde_json::to_vec_pretty(&rec).unwrap_or_default())?;
 
     let log = run.errors_log(&rec.module);
     if std::fs::metadata(&log).map_or(0, |m| m.len()) > MAX_TEXT_LOG {
@@ -110,15 +105,10 @@ pub fn prune(dir: &Path, keep: usize) {
     }
 }
 
-pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aivex_platform::time::now_rfc3339;
 
     fn rec(msg: &str) -> CrashRecord {
         CrashRecord {

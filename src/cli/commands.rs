@@ -6,6 +6,7 @@ use super::CliError;
 use crate::config::{self, Loaded};
 use crate::control::{self, protocol::Request};
 use crate::supervisor::{Mode, Outcome, Supervisor};
+use crate::tools::{self, ToolError};
 use serde_json::Value;
 use std::path::Path;
 
@@ -28,15 +29,24 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             verb,
             module,
         } => control_cmd(&config, verb, module),
-        Command::Migrate { config } => crate::tools::migrate(&load(&config)?.config),
-        Command::Indicators { file } => crate::tools::indicators(&file),
-        Command::NewsPreview { source, config } => crate::tools::news_preview(&source, &config),
+        Command::Migrate { config } => tool(tools::migrate(&load(&config)?.config)),
+        Command::Indicators { file } => tool(tools::indicators(&file)),
+        Command::NewsPreview { source, config } => tool(tools::news_preview(&source, &config)),
         Command::Calibrate {
             config,
             since,
             json,
-        } => crate::tools::calibrate(&load(&config)?.config, since.as_deref(), json),
+        } => tool(tools::calibrate(
+            &load(&config)?.config,
+            since.as_deref(),
+            json,
+        )),
     }
+}
+
+/// A tool that finished exits 0; its error keeps its kind (usage, config, failure).
+fn tool(result: Result<(), ToolError>) -> Result<i32, CliError> {
+    result.map(|()| 0).map_err(CliError::from)
 }
 
 fn getenv(k: &str) -> Option<String> {
@@ -79,7 +89,7 @@ fn auto_migrate(cfg: &config::Config) {
     if !wanted {
         return;
     }
-    match crate::tools::migrate::apply(&cfg.database.url) {
+    match tools::migrate::apply(&cfg.database.url) {
         Ok(r) if !r.applied.is_empty() => log::info!(
             "migrated the store to schema version {} ({:?})",
             r.version,

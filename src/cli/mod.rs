@@ -28,6 +28,17 @@ impl fmt::Display for CliError {
     }
 }
 
+impl From<crate::tools::ToolError> for CliError {
+    fn from(e: crate::tools::ToolError) -> Self {
+        use crate::tools::ToolError;
+        match e {
+            ToolError::Usage(m) => CliError::Usage(m),
+            ToolError::Config(c) => CliError::Config(c),
+            ToolError::Failed(m) => CliError::Failed(m),
+        }
+    }
+}
+
 impl CliError {
     fn exit_code(&self) -> i32 {
         match self {

@@ -332,7 +332,7 @@ fn validate_watchdog(
             w.backoff_cap_s, w.backoff_base_s
         ),
     );
-    if problems.is_empty() && !crate::supervisor::policy::crash_loop_reachable(w) {
+    if problems.is_empty() && !super::crash_loop_reachable(w) {
         warnings.push(Problem {
             file: path.to_path_buf(),
             line: line_of(text, "watchdog", "crash_loop_window_s"),

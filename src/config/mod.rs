@@ -10,49 +10,18 @@ mod load;
 mod locate;
 mod manifest;
 mod sandbox;
+mod watchdog;
 
 pub use load::{load, Loaded};
 pub use manifest::{ModuleSpec, Run};
 pub use sandbox::{NetworkMode, SandboxMode, SandboxSpec};
+pub use watchdog::{backoff, crash_loop_reachable, seconds, WatchdogConfig};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Default location of the global config, relative to the working directory.
 pub const DEFAULT_CONFIG: &str = "config/aivex.toml";
-
-/// The `[watchdog]` table: supervision policy knobs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WatchdogConfig {
-    pub max_restarts: u32,
-    pub backoff_base_s: f64,
-    pub backoff_cap_s: f64,
-    pub heartbeat_ttl_s: f64,
-    pub crash_loop_count: u32,
-    pub crash_loop_window_s: f64,
-    pub stop_grace_s: f64,
-    pub status_interval_s: f64,
-    pub healthy_after_s: f64,
-    /// Delay between starting two modules in continuous mode (dev mode uses none).
-    pub start_stagger_s: f64,
-}
-
-impl Default for WatchdogConfig {
-    fn default() -> Self {
-        WatchdogConfig {
-            max_restarts: 10,
-            backoff_base_s: 5.0,
-            backoff_cap_s: 300.0,
-            heartbeat_ttl_s: 120.0,
-            crash_loop_count: 5,
-            crash_loop_window_s: 300.0,
-            stop_grace_s: 10.0,
-            status_interval_s: 30.0,
-            healthy_after_s: 60.0,
-            start_stagger_s: 0.2,
-        }
-    }
-}
 
 /// The `[runtime]` table: where things live and which modules run.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,6 @@
 //! The CLI side of the control socket: send one request, read one reply, with deadlines, and
-//! turn socket failures into messages an operator can act on.
+//! turn socket failures into messages an operator can act on (a refusal by the supervisor is
+//! its reply, shown as is).
 
 use super::protocol::Request;
 use std::io::{BufRead, BufReader, Write};
@@ -22,10 +23,16 @@ pub fn call(socket: &Path, req: &Request) -> Result<serde_json::Value, String> {
     let _ = s.set_read_timeout(Some(Duration::from_secs(15)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let line = serde_json::to_string(req).map_err(|e| e.to_string())?;
-    writeln!(s, "{line}").map_err(|e| format!("sending to the supervisor: {e}"))?;
+    // The supervisor may answer before reading (a refusal, "busy") and close: then sending
+    // fails, but its answer is waiting to be read and says more than "broken pipe".
+    let sent = writeln!(s, "{line}");
     let mut reply = String::new();
-    BufReader::new(s)
-        .read_line(&mut reply)
-        .map_err(|e| format!("reading the supervisor's reply: {e}"))?;
-    serde_json::from_str(&reply).map_err(|e| format!("unreadable reply from the supervisor: {e}"))
+    let read = BufReader::new(s).read_line(&mut reply);
+    match (sent, read) {
+        (_, Ok(n)) if n > 0 => serde_json::from_str(&reply)
+            .map_err(|e| format!("unreadable reply from the supervisor: {e}")),
+        (Err(e), _) => Err(format!("sending to the supervisor: {e}")),
+        (Ok(()), Err(e)) => Err(format!("reading the supervisor's reply: {e}")),
+        (Ok(()), Ok(_)) => Err("the supervisor closed the connection without a reply".into()),
+    }
 }

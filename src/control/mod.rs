@@ -1,5 +1,6 @@
-//! The control plane: a Unix socket (mode 0600) in the data directory through which `aivex
-//! status|start|stop|restart|reset|reload` talk to the running supervisor.
+//! The control plane: a Unix socket (mode 0600, created under umask 077) in the data directory
+//! through which `aivex status|start|stop|restart|reset|reload` talk to the running supervisor;
+//! only root and the supervisor's own user are answered (`SO_PEERCRED`).
 //!
 //! `protocol` is the wire format (one JSON line each way), `server` the socket thread that turns
 //! requests into supervisor events, `client` what the CLI uses. The supervisor loop answers

@@ -56,7 +56,7 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
 }
 
 /// A stored signal whose horizon has passed and that waits for its outcome.
-struct Pending {
+struct AwaitingOutcome {
     id: String,
     symbol: String,
     scored: ScoredSignal,
@@ -76,7 +76,7 @@ struct Outcomes {
     /// Signals created before this have been read (None: nothing read yet in this process).
     scanned_until: Option<i64>,
     /// Read, not scored yet: no bar at or after the horizon end so far.
-    pending: Vec<Pending>,
+    pending: Vec<AwaitingOutcome>,
 }
 
 struct Brain {
@@ -338,7 +338,7 @@ impl Brain {
                 let full = page.len() == OUTCOME_PAGE;
                 for rec in page.into_iter().filter(|r| !done.contains(&r.id)) {
                     match i8::try_from(rec.direction) {
-                        Ok(direction) => self.outcomes.pending.push(Pending {
+                        Ok(direction) => self.outcomes.pending.push(AwaitingOutcome {
                             id: rec.id,
                             symbol: rec.symbol,
                             scored: ScoredSignal {
@@ -398,7 +398,7 @@ impl Brain {
     fn score_one(
         &mut self,
         ctx: &mut Ctx<'_>,
-        p: &Pending,
+        p: &AwaitingOutcome,
         floor: i64,
         now: i64,
         bars_cache: &mut HashMap<String, SymbolBars>,
@@ -531,7 +531,7 @@ impl Brain {
             let path = run.export(name);
             let body = serde_json::to_vec_pretty(&doc)
                 .map_err(|e| ModuleError::Recoverable(format!("cannot serialise {name}: {e}")))?;
-            crate::supervisor::rundir::write_atomic(&path, &body).map_err(|e| {
+            aivex_platform::write_atomic(&path, &body).map_err(|e| {
                 ModuleError::Recoverable(format!("cannot write {}: {e}", path.display()))
             })?;
         }

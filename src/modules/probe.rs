@@ -185,11 +185,11 @@ impl Module for Probe {
             }));
         }
         if ctx.env.run_dir.is_some() {
-            let doc = serde_json::json!({"at": crate::records::now_rfc3339(), "cycle": ctx.cycle, "targets": report});
+            let doc = serde_json::json!({"at": aivex_platform::time::now_rfc3339(), "cycle": ctx.cycle, "targets": report});
             let run = ctx.env.run();
             let path = run.export("probe.json");
             let _ = std::fs::create_dir_all(run.exports_dir());
-            let _ = crate::supervisor::rundir::write_atomic(&path, doc.to_string().as_bytes());
+            let _ = aivex_platform::write_atomic(&path, doc.to_string().as_bytes());
         }
         match first_failure {
             Some(e) => Err(e),

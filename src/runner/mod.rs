@@ -148,7 +148,7 @@ pub fn record(env: &RunnerEnv, err: &ModuleError, cycle: Option<u64>) {
         exit_code: err.exit_code(),
         signal: None,
         cycle,
-        at: crate::records::now_rfc3339(),
+        at: aivex_platform::time::now_rfc3339(),
         pid: std::process::id(),
         settings_hash: Some(settings_hash(&env.module.settings)),
         source: "module",
@@ -206,7 +206,7 @@ pub(crate) fn write_heartbeat(f: &std::path::Path, cycle: u64, who: &str) {
         "{} {} {}\n",
         std::process::id(),
         cycle,
-        crate::records::now_rfc3339()
+        aivex_platform::time::now_rfc3339()
     );
     let tmp = f.with_extension(format!("{who}.tmp"));
     if std::fs::write(&tmp, body)

@@ -34,6 +34,9 @@ pub struct Started {
     /// The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the
     /// pid it identifies the process even after the pid is reused.
     pub starttime: u64,
+    /// Its session id (field 6): recorded so leftover cleanup can tell our group from an
+    /// unrelated one that reuses its id.
+    pub sid: i32,
 }
 
 /// Why a spawn failed; `config` when only a configuration change can fix it.
@@ -128,9 +131,11 @@ pub fn spawn(
             let pid = child.id() as i32;
             // The supervisor reaps with waitpid(-1); dropping `Child` neither waits nor kills.
             drop(child);
+            let stat = proc_stat(pid);
             Ok(Started {
                 pid,
-                starttime: proc_starttime(pid).unwrap_or(0),
+                starttime: stat.as_ref().map_or(0, |s| s.starttime),
+                sid: stat.as_ref().map_or(0, |s| s.sid),
             })
         }
         Err(e) => Err(classify_spawn_error(spec, prog, e, new_netns)),
@@ -271,16 +276,19 @@ pub fn signal_group(pgid: i32, sig: i32) {
     }
 }
 
-/// Field 22 of /proc/PID/stat (start time in clock ticks after boot).
-pub fn proc_starttime(pid: i32) -> Option<u64> {
+/// The fields of /proc/PID/stat the supervisor uses, read now.
+pub fn proc_stat(pid: i32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|s| s.starttime)
+    parse_stat(&stat)
 }
 
 /// The fields of /proc/PID/stat the supervisor uses.
 #[derive(Debug, PartialEq)]
 pub struct Stat {
     pub pgid: i32,
+    /// Session id.
+    pub sid: i32,
+    /// Start time in clock ticks after boot.
     pub starttime: u64,
 }
 
@@ -289,9 +297,11 @@ pub struct Stat {
 pub fn parse_stat(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state(3) ppid(4) pgrp(5) ... starttime(22) => indexes 0-based from field 3.
+    // After ')': state(3) ppid(4) pgrp(5) session(6) ... starttime(22) => indexes 0-based
+    // from field 3.
     Some(Stat {
         pgid: f.get(2)?.parse().ok()?,
+        sid: f.get(3)?.parse().ok()?,
         starttime: f.get(19)?.parse().ok()?,
     })
 }
@@ -332,11 +342,15 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 pgid: 4242,
+                sid: 4242,
                 starttime: 987654
             })
         );
         assert_eq!(parse_stat("garbage"), None);
         let me = std::process::id() as i32;
-        assert!(proc_starttime(me).unwrap() > 0);
+        let mine = proc_stat(me).unwrap();
+        assert!(mine.starttime > 0);
+        // SAFETY: getsid(0) reads our own session id.
+        assert_eq!(mine.sid, unsafe { libc::getsid(0) });
     }
 }

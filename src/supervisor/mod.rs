@@ -6,22 +6,36 @@
 //! executes the actions it returns: spawn, signal, record, write state. Child exits are reaped
 //! with waitpid(-1) when SIGCHLD wakes the loop. The loop runs on the main thread on purpose:
 //! the parent-death signal of a child fires when the thread that forked it exits.
+//!
+//! This file is the loop alone: the event and timer turn, reaping, feeding inputs and executing
+//! actions. Its helpers live next to it, each in its own room: `host.rs` (lock, subreaper,
+//! fd limit, signal thread, disk budget, `Supervisor::new`), `spawn.rs` (the child environment
+//! and spawning), `crash.rs` (the supervisor's crash records), `requests.rs` (control
+//! requests), `reload.rs` (the reload plan and carrying it out), `state.rs` (status line and
+//! state file). Decisions are the policy's (`policy/`); this file must not make any.
 
 pub mod child;
+mod crash;
 mod heartbeat;
+mod host;
 pub mod leftovers;
 mod output;
 pub mod policy;
+mod reload;
+mod requests;
 pub mod rundir;
+mod spawn;
 mod state;
 
-use crate::config::{self, Config, ModuleSpec, Run};
-use crate::control::{self, protocol::Request, server::Envelope};
-use crate::records::{self, CrashRecord};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use host::enforce_budget;
+pub use host::trim_resident_code;
+
+use crate::config::{Config, ModuleSpec};
+use crate::control::{self, server::Envelope};
+use aivex_platform::time::now_rfc3339;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use policy::{Action, Exit, Input, Limits, Mono, State, StopReason};
-use serde_json::{json, Value};
-use std::ffi::OsString;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -93,41 +107,14 @@ const STATE_REFRESH: Duration = Duration::from_secs(5);
 /// How often the disk budget of the data directory is enforced.
 const BUDGET_EVERY: Duration = Duration::from_secs(60);
 
-/// Keeps `runs/` within `[runtime] keep_runs` and `max_disk_mb`: old runs go first, then the
-/// live run's rotated logs and oldest crash records. The live run itself is never removed.
-fn enforce_budget(cfg: &Config, live: &Path) {
-    let budget = aivex_platform::budget::Budget {
-        max_total_bytes: cfg.runtime.max_disk_bytes,
-        max_runs: cfg.runtime.keep_runs.max(1),
-        protect: vec![live.to_path_buf()],
-    };
-    match aivex_platform::budget::enforce(&cfg.runtime.data_dir, &budget) {
-        Ok(r) if !r.deleted.is_empty() => log::info!(
-            "disk budget: removed {} item(s), freed {} bytes (runs/ now {} bytes{})",
-            r.deleted.len(),
-            r.freed_bytes,
-            r.bytes_after,
-            if r.over_budget {
-                ", still over budget"
-            } else {
-                ""
-            }
-        ),
-        Ok(r) if r.over_budget => log::warn!(
-            "disk budget: runs/ uses {} bytes, over the budget, nothing left to remove",
-            r.bytes_after
-        ),
-        Ok(_) => {}
-        Err(e) => log::warn!("disk budget: {e}"),
-    }
-}
-
 struct Slot {
     spec: ModuleSpec,
     limits: Limits,
-    m: policy::Module,
+    m: policy::Supervised,
     pid: Option<i32>,
     starttime: u64,
+    /// The process's session id, recorded in groups.json with its start time.
+    sid: i32,
     hb_path: PathBuf,
     hb_sig: Option<heartbeat::Sig>,
     /// When the initial start is due (startup stagger).
@@ -138,6 +125,27 @@ struct Slot {
     next_spec: Option<ModuleSpec>,
     last_exit_at: Option<String>,
     started_at: Option<String>,
+}
+
+impl Slot {
+    /// A module the loop has not started yet; its first start is due at `start_at`.
+    fn new(spec: ModuleSpec, limits: Limits, hb_path: PathBuf, start_at: Option<Mono>) -> Slot {
+        Slot {
+            spec,
+            limits,
+            m: policy::Supervised::default(),
+            pid: None,
+            starttime: 0,
+            sid: 0,
+            hb_path,
+            hb_sig: None,
+            start_at,
+            removing: false,
+            next_spec: None,
+            last_exit_at: None,
+            started_at: None,
+        }
+    }
 }
 
 pub struct Supervisor {
@@ -173,187 +181,7 @@ fn limits_for(cfg: &Config, spec: &ModuleSpec, mode: Mode) -> Limits {
     )
 }
 
-/// Takes an exclusive lock on the data directory so two supervisors never share it.
-fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
-    use std::os::fd::AsRawFd;
-    std::fs::create_dir_all(data_dir).map_err(|e| {
-        SupervisorError::Io(format!(
-            "cannot create data dir {}: {e}",
-            data_dir.display()
-        ))
-    })?;
-    let path = data_dir.join("supervisor.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| SupervisorError::Io(format!("cannot open {}: {e}", path.display())))?;
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        return Err(SupervisorError::Busy(format!(
-            "another aivex supervisor (pid {}) is already running on data dir {}",
-            holder.trim(),
-            data_dir.display()
-        )));
-    }
-    let _ = f.set_len(0);
-    let _ = std::fs::write(&path, std::process::id().to_string());
-    Ok(f)
-}
-
-/// Marks this executable's own file mappings MADV_RANDOM. The kernel then maps only the code
-/// pages the supervisor really runs instead of "faulting around" each one (16 pages at a time),
-/// which otherwise makes most of a multi-megabyte static binary resident in a process that
-/// mostly sleeps. Modules (same binary) are unaffected: this is per process.
-pub fn trim_resident_code() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return;
-    };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    let exe = exe.to_string_lossy();
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        if !line.ends_with(exe.as_ref()) || perms.contains('w') {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        // SAFETY: advice on a mapping of our own, read-only; it changes no contents.
-        unsafe {
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT);
-        }
-    }
-}
-
-fn become_subreaper_and_raise_nofile() {
-    // SAFETY: plain prctl/getrlimit/setrlimit calls with valid arguments.
-    unsafe {
-        // Orphaned grandchildren are re-parented to us, so we can reap them and they never
-        // become init's zombies.
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-        // Two descriptors per module (pipe, log): raise the soft limit to the hard one.
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max.min(65536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 impl Supervisor {
-    pub fn new(
-        cfg: Config,
-        mode: Mode,
-        builtins: &'static [&'static str],
-    ) -> Result<Supervisor, SupervisorError> {
-        let data_dir = cfg.runtime.data_dir.clone();
-        let lock = lock_data_dir(&data_dir)?;
-        leftovers::reap_previous(&data_dir);
-        become_subreaper_and_raise_nofile();
-        let run = rundir::RunDir::create(&data_dir).map_err(|e| {
-            SupervisorError::Io(format!(
-                "cannot create run directory under {}: {e}",
-                data_dir.display()
-            ))
-        })?;
-        enforce_budget(&cfg, &run.dir);
-        let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
-        let boot = rundir::bootstrap_text(
-            &run.id,
-            &records::now_rfc3339(),
-            &cfg.path,
-            &cfg.hash,
-            mode.as_str(),
-            &names,
-        );
-        run.write_bootstrap(&boot)
-            .map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
-
-        let (tx, rx) = crossbeam_channel::unbounded();
-        start_signal_thread(tx.clone())?;
-        let sock = control::socket_path(&data_dir);
-        control::server::start(&sock, tx, Event::Control).map_err(|e| {
-            SupervisorError::Io(format!(
-                "cannot listen on control socket {}: {e}",
-                sock.display()
-            ))
-        })?;
-        let hub = output::Hub::start()
-            .map_err(|e| SupervisorError::Io(format!("cannot start output capture: {e}")))?;
-        let self_exe = std::env::current_exe()
-            .map_err(|e| SupervisorError::Io(format!("cannot find own executable: {e}")))?;
-
-        let stagger = if mode == Mode::Continuous {
-            cfg.watchdog.start_stagger_s.max(0.0)
-        } else {
-            0.0
-        };
-        let slots = cfg
-            .modules
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| Slot {
-                limits: limits_for(&cfg, spec, mode),
-                hb_path: run.heartbeat_file(&spec.name),
-                spec: spec.clone(),
-                m: policy::Module::default(),
-                pid: None,
-                starttime: 0,
-                hb_sig: None,
-                start_at: Some(Duration::from_secs_f64(stagger * i as f64)),
-                removing: false,
-                next_spec: None,
-                last_exit_at: None,
-                started_at: None,
-            })
-            .collect();
-        log::info!(
-            "supervisor started: run {} mode {} data dir {} ({} module(s))",
-            run.id,
-            mode.as_str(),
-            data_dir.display(),
-            cfg.modules.len()
-        );
-        Ok(Supervisor {
-            cfg,
-            mode,
-            run,
-            slots,
-            hub,
-            self_exe,
-            epoch: Instant::now(),
-            rx,
-            shutting_down: false,
-            dirty: true,
-            next_status: Duration::ZERO,
-            next_state_write: Duration::ZERO,
-            next_hb_poll: Duration::ZERO,
-            next_budget: BUDGET_EVERY,
-            builtins,
-            notifier: aivex_platform::notify::Notifier::from_env(),
-            all_started_notified: false,
-            loop_passes: 0,
-            last_watchdog: None,
-            _lock: lock,
-        })
-    }
-
     fn now(&self) -> Mono {
         self.epoch.elapsed()
     }
@@ -394,7 +222,7 @@ impl Supervisor {
 
     fn finish(mut self, outcome: Outcome) -> Outcome {
         self.write_state(self.now());
-        leftovers::save(&self.cfg.runtime.data_dir, &[]);
+        leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime.data_dir));
         let line = self.status_line();
         println!("{line}");
@@ -538,12 +366,11 @@ impl Supervisor {
             child::signal_group(pid, libc::SIGKILL);
         }
         self.hub.drain(&name, Duration::from_millis(200));
-        self.slots[i].last_exit_at = Some(records::now_rfc3339());
+        self.slots[i].last_exit_at = Some(now_rfc3339());
         log::info!("module {name} exited: {}", policy::describe(exit));
-        self.run.history(
-            json!({"at": records::now_rfc3339(), "module": name, "event": "exit",
-            "code": exit.code, "signal": exit.signal}),
-        );
+        self.run
+            .history(json!({"at": now_rfc3339(), "module": name, "event": "exit",
+            "code": exit.code, "signal": exit.signal}));
         self.input(i, Input::Exited(exit), now);
         self.save_groups();
         if self.slots[i].removing && !self.slots[i].m.alive {
@@ -582,6 +409,13 @@ impl Supervisor {
                 }
             }
             Action::RecordCrash { reason } => self.record_crash(i, &reason),
+            Action::IllegalTransition { from, to, reason } => log::error!(
+                "module {name}: the policy asked for the illegal transition {} -> {} ({reason}); \
+                 ignored, the module stays {} (a bug: please report it)",
+                from.as_str(),
+                to.as_str(),
+                from.as_str()
+            ),
             Action::Transition { from, to, reason } => {
                 self.dirty = true;
                 let level = if matches!(to, State::Crashed | State::LoopDetected) {
@@ -596,213 +430,12 @@ impl Supervisor {
                     to.as_str()
                 );
                 self.run.history(
-                    json!({"at": records::now_rfc3339(), "module": name, "event": "transition",
+                    json!({"at": now_rfc3339(), "module": name, "event": "transition",
                     "from": from.as_str(), "to": to.as_str(), "reason": reason,
                     "restarts": self.slots[i].m.restarts}),
                 );
             }
         }
-    }
-
-    fn record_crash(&mut self, i: usize, reason: &str) {
-        let s = &self.slots[i];
-        self.hub.drain(&s.spec.name, Duration::from_millis(200));
-        let last = s.m.last_exit.as_ref();
-        let stale = reason.starts_with("stale heartbeat");
-        let rec = CrashRecord {
-            module: s.spec.name.clone(),
-            class: if stale {
-                "StaleHeartbeat"
-            } else if last.is_some_and(|e| e.exit.signal.is_some()) {
-                "Signal"
-            } else {
-                "Exit"
-            }
-            .into(),
-            message: reason.to_string(),
-            exit_code: if stale {
-                None
-            } else {
-                last.and_then(|e| e.exit.code)
-            },
-            signal: if stale {
-                None
-            } else {
-                last.and_then(|e| e.exit.signal)
-            },
-            cycle: None,
-            at: records::now_rfc3339(),
-            pid: s.pid.map(|p| p as u32).unwrap_or(0),
-            settings_hash: None,
-            source: "supervisor",
-            output_tail: output::tail(&self.run.log_file(&s.spec.name), 20, 8192),
-        };
-        if let Err(e) = records::write(&self.run.dir, &rec, self.cfg.runtime.crash_keep) {
-            log::warn!("cannot write crash record for {}: {e}", rec.module);
-        }
-    }
-
-    fn child_env(&self, spec: &ModuleSpec, limits: &Limits) -> child::ChildEnv {
-        let mut vars: Vec<(String, OsString)> = vec![
-            ("AIVEX_MODULE".into(), spec.name.clone().into()),
-            ("AIVEX_RUN_DIR".into(), self.run.dir.clone().into()),
-            ("AIVEX_RUN_ID".into(), self.run.id.clone().into()),
-            (
-                "AIVEX_DATA_DIR".into(),
-                self.cfg.runtime.data_dir.clone().into(),
-            ),
-            ("AIVEX_CONFIG".into(), absolute(&self.cfg.path).into()),
-            ("AIVEX_CONFIG_DIR".into(), absolute(&self.cfg.dir).into()),
-            ("AIVEX_MODULE_DIR".into(), spec.dir.clone().into()),
-            (
-                "AIVEX_HEARTBEAT_FILE".into(),
-                self.run.heartbeat_file(&spec.name).into(),
-            ),
-            (
-                "AIVEX_HEARTBEAT_TTL_S".into(),
-                limits
-                    .heartbeat_ttl
-                    .map_or(0.0, |d| d.as_secs_f64())
-                    .to_string()
-                    .into(),
-            ),
-            (
-                "AIVEX_INTERVAL_S".into(),
-                spec.interval_s.to_string().into(),
-            ),
-            ("AIVEX_SETTINGS".into(), spec.settings.to_string().into()),
-            (
-                "AIVEX_DATABASE_URL".into(),
-                self.cfg.database.url.clone().into(),
-            ),
-            (
-                "AIVEX_SUPERVISOR_PID".into(),
-                std::process::id().to_string().into(),
-            ),
-            (
-                "AIVEX_EXPORTS".into(),
-                self.cfg.runtime.exports.to_string().into(),
-            ),
-            (
-                "AIVEX_REQUIRED_ENV".into(),
-                spec.required_env.join(",").into(),
-            ),
-            (
-                "AIVEX_STOP_GRACE_S".into(),
-                self.cfg.watchdog.stop_grace_s.to_string().into(),
-            ),
-            (
-                "AIVEX_CRASH_KEEP".into(),
-                self.cfg.runtime.crash_keep.to_string().into(),
-            ),
-        ];
-        if let Some(t) = spec.sandbox.cycle_timeout_s {
-            vars.push(("AIVEX_CYCLE_TIMEOUT_S".into(), t.to_string().into()));
-        }
-        if self.mode == Mode::Once {
-            vars.push(("AIVEX_ONCE".into(), "1".into()));
-        }
-        if self.mode == Mode::Dev
-            && std::env::var_os("AIVEX_LOG").is_none()
-            && std::env::var_os("RUST_LOG").is_none()
-        {
-            vars.push(("AIVEX_LOG".into(), "debug".into()));
-        }
-        child::ChildEnv { vars }
-    }
-
-    fn spawn(&mut self, i: usize, now: Mono) {
-        if let Some(next) = self.slots[i].next_spec.take() {
-            self.slots[i].limits = limits_for(&self.cfg, &next, self.mode);
-            self.slots[i].spec = next;
-        }
-        let spec = self.slots[i].spec.clone();
-        let missing: Vec<&str> = spec
-            .required_env
-            .iter()
-            .filter(|v| std::env::var_os(v).is_none())
-            .map(String::as_str)
-            .collect();
-        let result = if !missing.is_empty() {
-            Err(child::SpawnError {
-                config: true,
-                message: format!(
-                    "missing required environment variable(s): {}",
-                    missing.join(", ")
-                ),
-            })
-        } else if spec.sandbox.mode == config::SandboxMode::Docker {
-            child::docker_reachable().map_err(|m| child::SpawnError {
-                config: true,
-                message: m,
-            })
-        } else {
-            Ok(())
-        }
-        .and_then(|()| {
-            let env = self.child_env(&spec, &self.slots[i].limits);
-            let log = self.run.log_file(&spec.name);
-            let pipe = self
-                .hub
-                .pipe_for(
-                    &spec.name,
-                    log,
-                    self.cfg.runtime.log_max_bytes,
-                    self.cfg.runtime.log_keep,
-                )
-                .map_err(|e| child::SpawnError {
-                    config: false,
-                    message: format!("cannot create output pipe: {e}"),
-                })?;
-            if spec.sandbox.mode == config::SandboxMode::None {
-                if let Run::Command(_) = spec.run {
-                    warn_unsandboxed_once(&spec.name);
-                }
-            }
-            child::spawn(&spec, &self.self_exe, &env, pipe, &self.run.dir)
-        });
-        match result {
-            Ok(started) => {
-                let s = &mut self.slots[i];
-                s.pid = Some(started.pid);
-                s.starttime = started.starttime;
-                // Record the group before anything else: if we are SIGKILLed from here on, the
-                // next supervisor can still clean up what this module starts.
-                self.save_groups();
-                let s = &mut self.slots[i];
-                s.hb_sig = heartbeat::look(&s.hb_path);
-                s.started_at = Some(records::now_rfc3339());
-                log::info!("module {} started: pid {}", spec.name, started.pid);
-                self.run.history(json!({"at": records::now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
-                self.input(i, Input::Spawned, now);
-            }
-            Err(e) => {
-                log::error!("module {}: {}", spec.name, e.message);
-                self.input(
-                    i,
-                    Input::SpawnFailed {
-                        config: e.config,
-                        message: e.message,
-                    },
-                    now,
-                );
-            }
-        }
-    }
-
-    fn save_groups(&self) {
-        let groups: Vec<leftovers::Group> = self
-            .slots
-            .iter()
-            .filter_map(|s| {
-                Some(leftovers::Group {
-                    module: s.spec.name.clone(),
-                    pgid: s.pid?,
-                    starttime: s.starttime,
-                })
-            })
-            .collect();
-        leftovers::save(&self.cfg.runtime.data_dir, &groups);
     }
 
     /// Runs every timer that is due: starts, heartbeat looks, policy ticks, status, state.
@@ -881,209 +514,13 @@ impl Supervisor {
         }
     }
 
-    fn views(&self) -> Vec<state::View<'_>> {
-        self.slots
-            .iter()
-            .map(|s| state::View {
-                name: &s.spec.name,
-                m: &s.m,
-                pid: s.pid,
-                kind: match s.spec.run {
-                    Run::Builtin(_) => "builtin",
-                    Run::Command(_) => "command",
-                },
-                heartbeat_ttl_s: s.limits.heartbeat_ttl.map(|d| d.as_secs_f64()),
-                last_exit_at: s.last_exit_at.as_deref(),
-                started_at: s.started_at.as_deref(),
-            })
-            .collect()
-    }
-
-    fn status_line(&self) -> String {
-        state::status_line(&self.views())
-    }
-
-    fn state_json(&self, now: Mono) -> Value {
-        let mut modules = serde_json::Map::new();
-        for v in self.views() {
-            modules.insert(v.name.to_string(), state::module_json(&v, now));
-        }
-        json!({
-            "run_id": self.run.id,
-            "pid": std::process::id(),
-            "mode": self.mode.as_str(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "updated_at": records::now_rfc3339(),
-            "updated_at_unix": jiff::Timestamp::now().as_second(),
-            "uptime_s": now.as_secs_f64(),
-            "config_path": absolute(&self.cfg.path),
-            "config_hash": self.cfg.hash,
-            "data_dir": self.cfg.runtime.data_dir,
-            "shutting_down": self.shutting_down,
-            "modules": modules,
-        })
-    }
-
-    fn write_state(&mut self, now: Mono) {
-        let st = self.state_json(now);
-        if let Err(e) = self.run.write_state(&st) {
-            log::warn!("cannot write runtime state: {e}");
-        }
-        self.dirty = false;
-        self.next_state_write = now + STATE_REFRESH;
-    }
-
     fn find(&self, module: &str) -> Option<usize> {
         self.slots.iter().position(|s| s.spec.name == module)
-    }
-
-    fn control(&mut self, req: Request, now: Mono) -> Value {
-        use control::protocol::{err, ok};
-        let by_name = |me: &Self, m: &str| -> Result<usize, Value> {
-            me.find(m).ok_or_else(|| {
-                let known: Vec<&str> = me.slots.iter().map(|s| s.spec.name.as_str()).collect();
-                err(format!(
-                    "unknown module {m:?} (modules: {})",
-                    known.join(", ")
-                ))
-            })
-        };
-        let result = match req {
-            Request::Status => return ok(json!({ "state": self.state_json(now) })),
-            Request::Reload => {
-                return match self.reload(now) {
-                    Ok(summary) => ok(json!({ "reload": summary })),
-                    Err(e) => err(format!(
-                        "reload refused, still running on the previous configuration: {e}"
-                    )),
-                }
-            }
-            Request::Start { module } => by_name(self, &module).map(|i| {
-                self.slots[i].start_at = None;
-                (i, Input::Start, "start")
-            }),
-            Request::Stop { module } => by_name(self, &module).map(|i| {
-                self.slots[i].start_at = None;
-                (i, Input::Stop, "stop")
-            }),
-            Request::Restart { module } => {
-                by_name(self, &module).map(|i| (i, Input::Restart, "restart"))
-            }
-            Request::Reset { module } => by_name(self, &module).map(|i| (i, Input::Reset, "reset")),
-        };
-        match result {
-            Err(e) => e,
-            Ok(_) if self.shutting_down => err("supervisor is shutting down"),
-            Ok((i, input, verb)) => {
-                log::info!("control: {verb} {}", self.slots[i].spec.name);
-                self.run.history(json!({"at": records::now_rfc3339(), "module": self.slots[i].spec.name, "event": verb}));
-                self.input(i, input, now);
-                let v = self.views();
-                ok(json!({ "module": v[i].name, "status": state::module_json(&v[i], now) }))
-            }
-        }
-    }
-
-    /// Reloads the configuration: restarts only modules whose spec changed, starts added ones,
-    /// stops removed ones. On an invalid config nothing changes.
-    fn reload(&mut self, now: Mono) -> Result<Value, String> {
-        self.notifier.reloading();
-        let loaded = config::load(&self.cfg.path, self.builtins, &|k| std::env::var(k).ok())
-            .map_err(|e| e.to_string());
-        let loaded = match loaded {
-            Ok(l) => l,
-            Err(e) => {
-                self.notifier.ready();
-                return Err(e);
-            }
-        };
-        for w in &loaded.warnings {
-            log::warn!("{w}");
-        }
-        let new = loaded.config;
-        if new.runtime.data_dir != self.cfg.runtime.data_dir {
-            log::warn!("reload: data_dir changed; it takes effect at the next start of aivex");
-        }
-        let (mut changed, mut added, mut removed) = (vec![], vec![], vec![]);
-        let old_cfg = std::mem::replace(&mut self.cfg, new);
-        self.cfg.runtime.data_dir = old_cfg.runtime.data_dir.clone();
-        for i in 0..self.slots.len() {
-            let name = self.slots[i].spec.name.clone();
-            match self.cfg.module(&name).cloned() {
-                None => {
-                    removed.push(name);
-                    self.slots[i].removing = true;
-                    self.slots[i].start_at = None;
-                    self.input(i, Input::Stop, now);
-                }
-                Some(spec) if spec.fingerprint() != self.slots[i].spec.fingerprint() => {
-                    changed.push(name);
-                    let operator_stopped =
-                        self.slots[i].m.stop_reason == Some(StopReason::StoppedByOperator);
-                    if self.slots[i].m.alive {
-                        self.slots[i].next_spec = Some(spec);
-                        self.input(i, Input::Restart, now);
-                    } else {
-                        self.slots[i].limits = limits_for(&self.cfg, &spec, self.mode);
-                        self.slots[i].spec = spec;
-                        if !operator_stopped && self.slots[i].start_at.is_none() {
-                            self.input(i, Input::Restart, now);
-                        }
-                    }
-                }
-                Some(spec) => {
-                    // Global watchdog knobs may have changed: new limits, same state.
-                    self.slots[i].limits = limits_for(&self.cfg, &spec, self.mode);
-                }
-            }
-        }
-        self.slots
-            .retain(|s| !(s.removing && !s.m.alive && s.pid.is_none()));
-        for spec in self.cfg.modules.clone() {
-            if self.find(&spec.name).is_none() {
-                added.push(spec.name.clone());
-                self.slots.push(Slot {
-                    limits: limits_for(&self.cfg, &spec, self.mode),
-                    hb_path: self.run.heartbeat_file(&spec.name),
-                    spec,
-                    m: policy::Module::default(),
-                    pid: None,
-                    starttime: 0,
-                    hb_sig: None,
-                    start_at: Some(now),
-                    removing: false,
-                    next_spec: None,
-                    last_exit_at: None,
-                    started_at: None,
-                });
-            }
-        }
-        self.dirty = true;
-        let summary = json!({"changed": changed, "added": added, "removed": removed, "config_hash": self.cfg.hash});
-        log::info!("reloaded configuration: {summary}");
-        self.run
-            .history(json!({"at": records::now_rfc3339(), "event": "reload", "summary": summary}));
-        self.notifier.ready();
-        Ok(summary)
     }
 }
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-fn warn_unsandboxed_once(module: &str) {
-    use std::sync::Mutex;
-    static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    if let Ok(mut w) = WARNED.lock() {
-        if !w.iter().any(|m| m == module) {
-            w.push(module.to_string());
-            log::warn!(
-                "module {module} is an external command running without isolation (sandbox = \"none\"); \
-                 set sandbox = \"rlimit\" or \"docker\" in its module.toml to limit it"
-            );
-        }
-    }
 }
 
 /// Test hook (debug builds only): while the file named by `AIVEX_DEBUG_WEDGE_FILE` exists the
@@ -1095,21 +532,4 @@ fn debug_wedge() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-fn start_signal_thread(tx: Sender<Event>) -> Result<(), SupervisorError> {
-    use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
-        .map_err(|e| SupervisorError::Io(format!("cannot install signal handlers: {e}")))?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                if tx.send(Event::Signal(sig)).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| SupervisorError::Io(format!("cannot start signal thread: {e}")))?;
-    Ok(())
 }

@@ -1,9 +1,10 @@
 //! The run directory `runs/<run_id>/`: the supervisor's source of truth on disk.
 //!
 //! Owns the layout (BOOTSTRAP.md, state/runtime_state.json, history.jsonl, errors/, logs/,
-//! heartbeats/, exports/), the `runs/current` link, atomic state writes and the pruning of old
-//! runs. It decides nothing about modules.
+//! heartbeats/, exports/), the `runs/current` link and its state writes (atomic, through
+//! `aivex_platform::write_atomic`). It decides nothing about modules.
 
+use aivex_platform::write_atomic;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,7 @@ impl RunDir {
     pub fn create(data_dir: &Path) -> std::io::Result<RunDir> {
         let id = format!(
             "{}-{}",
-            jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+            aivex_platform::time::run_stamp(jiff::Timestamp::now()),
             std::process::id()
         );
         let runs = data_dir.join("runs");
@@ -71,16 +72,6 @@ impl RunDir {
     pub fn write_bootstrap(&self, text: &str) -> std::io::Result<()> {
         write_atomic(&self.dir.join("BOOTSTRAP.md"), text.as_bytes())
     }
-}
-
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// BOOTSTRAP.md: YAML front matter a machine can read, then a note for a person.

@@ -1,13 +1,19 @@
 //! Rendering supervision state for people and programs: the `runtime_state.json` document and
-//! the `[AIVEX] name=STATE(restarts) ...` status line. Pure functions of a snapshot.
+//! the `[AIVEX] name=STATE(restarts) ...` status line. The renderers are pure functions of a
+//! snapshot (`View`); the `impl Supervisor` block takes the snapshot from the loop's slots and
+//! writes the state file. The JSON shape is a contract (Eye, `aivex status`): change it only
+//! together with its readers.
 
-use super::policy::{Module, Mono, State};
+use super::policy::{Mono, State, Supervised};
+use super::{absolute, Supervisor, STATE_REFRESH};
+use crate::config::Run;
+use aivex_platform::time::now_rfc3339;
 use serde_json::{json, Value};
 
 /// What the renderer needs to know of one module.
 pub struct View<'a> {
     pub name: &'a str,
-    pub m: &'a Module,
+    pub m: &'a Supervised,
     pub pid: Option<i32>,
     pub kind: &'a str,
     pub heartbeat_ttl_s: Option<f64>,
@@ -61,6 +67,60 @@ pub fn status_line(views: &[View]) -> String {
     s
 }
 
+impl Supervisor {
+    pub(super) fn views(&self) -> Vec<View<'_>> {
+        self.slots
+            .iter()
+            .map(|s| View {
+                name: &s.spec.name,
+                m: &s.m,
+                pid: s.pid,
+                kind: match s.spec.run {
+                    Run::Builtin(_) => "builtin",
+                    Run::Command(_) => "command",
+                },
+                heartbeat_ttl_s: s.limits.heartbeat_ttl.map(|d| d.as_secs_f64()),
+                last_exit_at: s.last_exit_at.as_deref(),
+                started_at: s.started_at.as_deref(),
+            })
+            .collect()
+    }
+
+    pub(super) fn status_line(&self) -> String {
+        status_line(&self.views())
+    }
+
+    pub(super) fn state_json(&self, now: Mono) -> Value {
+        let mut modules = serde_json::Map::new();
+        for v in self.views() {
+            modules.insert(v.name.to_string(), module_json(&v, now));
+        }
+        json!({
+            "run_id": self.run.id,
+            "pid": std::process::id(),
+            "mode": self.mode.as_str(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "updated_at": now_rfc3339(),
+            "updated_at_unix": aivex_platform::time::now_unix(),
+            "uptime_s": now.as_secs_f64(),
+            "config_path": absolute(&self.cfg.path),
+            "config_hash": self.cfg.hash,
+            "data_dir": self.cfg.runtime.data_dir,
+            "shutting_down": self.shutting_down,
+            "modules": modules,
+        })
+    }
+
+    pub(super) fn write_state(&mut self, now: Mono) {
+        let st = self.state_json(now);
+        if let Err(e) = self.run.write_state(&st) {
+            log::warn!("cannot write runtime state: {e}");
+        }
+        self.dirty = false;
+        self.next_state_write = now + STATE_REFRESH;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,7 +131,7 @@ mod tests {
     #[test]
     fn status_line_and_json() {
         let l = Limits::new(&WatchdogConfig::default(), None, &[2, 78], false, false);
-        let mut a = Module::default();
+        let mut a = Supervised::default();
         a.step(Input::Start, Duration::ZERO, &l);
         a.step(Input::Spawned, Duration::ZERO, &l);
         let mut b = a.clone();

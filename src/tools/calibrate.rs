@@ -6,30 +6,30 @@
 //! It is advice only: it must never write to the store or change the live weights. It never
 //! prints the database URL unredacted.
 
-use crate::cli::CliError;
+use super::ToolError;
 use crate::config::{redact_url, Config, Run};
 use aivex_brain::{BrainConfig, FeedbackComponent, FeedbackRow, Kind, OutcomeKind};
 use aivex_store::{Feedback, SignalRecord, Store};
 use std::collections::HashMap;
 
-pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<i32, CliError> {
+pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<(), ToolError> {
     let since = since
         .map(parse_since)
         .transpose()
-        .map_err(CliError::Usage)?;
+        .map_err(ToolError::Usage)?;
     let (weights, min_n) = brain_settings(cfg)?;
     let store = Store::open(&cfg.database.url).map_err(|e| {
-        CliError::Failed(format!(
+        ToolError::Failed(format!(
             "cannot open the store {}: {e}",
             redact_url(&cfg.database.url)
         ))
     })?;
     store
         .check_schema()
-        .map_err(|e| CliError::Failed(format!("{}: {e}", store.redacted_url())))?;
+        .map_err(|e| ToolError::Failed(format!("{}: {e}", store.redacted_url())))?;
     let feedback = store
         .feedback_since(since)
-        .map_err(|e| CliError::Failed(format!("reading feedback: {e}")))?;
+        .map_err(|e| ToolError::Failed(format!("reading feedback: {e}")))?;
     let mut signals: HashMap<String, Option<SignalRecord>> = HashMap::new();
     let mut rows = Vec::with_capacity(feedback.len());
     let mut skipped = 0usize;
@@ -38,7 +38,7 @@ pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<i32, C
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(store.signal(&f.signal_id).map_err(|e| {
-                    CliError::Failed(format!("reading signal {}: {e}", f.signal_id))
+                    ToolError::Failed(format!("reading signal {}: {e}", f.signal_id))
                 })?)
             }
         };
@@ -62,7 +62,7 @@ pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<i32, C
         }
     }
     let cal = aivex_brain::calibrate(&rows, &weights, min_n)
-        .map_err(|e| CliError::Failed(format!("calibration: {e}")))?;
+        .map_err(|e| ToolError::Failed(format!("calibration: {e}")))?;
     if json {
         let doc = serde_json::json!({
             "since": since,
@@ -70,7 +70,7 @@ pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<i32, C
             "calibration": cal,
         });
         let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| CliError::Failed(format!("calibration JSON: {e}")))?;
+            .map_err(|e| ToolError::Failed(format!("calibration JSON: {e}")))?;
         println!("{text}");
     } else {
         if let Some(t) = since {
@@ -87,12 +87,12 @@ pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<i32, C
         }
         println!("Suggested weights are advice: the live weights in modules/brain/module.toml are unchanged.");
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The brain module's current weights and `calibrate_min_n`, from its manifest's settings
 /// (defaults when brain is not enabled).
-fn brain_settings(cfg: &Config) -> Result<(aivex_brain::Weights, u32), CliError> {
+fn brain_settings(cfg: &Config) -> Result<(aivex_brain::Weights, u32), ToolError> {
     let spec = cfg
         .modules
         .iter()
@@ -104,7 +104,7 @@ fn brain_settings(cfg: &Config) -> Result<(aivex_brain::Weights, u32), CliError>
         ));
     };
     let bad = |why: String| {
-        CliError::Failed(format!(
+        ToolError::Failed(format!(
             "{}: brain settings: {why}",
             spec.manifest.display()
         ))

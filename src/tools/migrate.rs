@@ -1,11 +1,11 @@
 //! `aivex migrate`: applies pending schema migrations to the configured store. Also the
 //! automatic migration the supervisor runs at start for the embedded SQLite store.
 
-use crate::cli::CliError;
+use super::ToolError;
 use crate::config::{redact_url, Config};
 
-pub fn migrate(cfg: &Config) -> Result<i32, CliError> {
-    let report = apply(&cfg.database.url).map_err(CliError::Failed)?;
+pub fn migrate(cfg: &Config) -> Result<(), ToolError> {
+    let report = apply(&cfg.database.url).map_err(ToolError::Failed)?;
     if report.applied.is_empty() {
         println!(
             "{}: schema is up to date (version {})",
@@ -20,7 +20,7 @@ pub fn migrate(cfg: &Config) -> Result<i32, CliError> {
             report.version
         );
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Opens the store and migrates it; the error never holds the password.

@@ -8,12 +8,12 @@
 //! lexicon apply; without one, cashtags only. It never writes to the store. Bad items are
 //! warnings on stderr; a document that is not a feed is an error (exit 1).
 
-use crate::cli::CliError;
+use super::ToolError;
 use aivex_news::Scorer;
 use std::io::Write;
 use std::path::Path;
 
-fn scorer(config: &Path) -> Result<Scorer, CliError> {
+fn scorer(config: &Path) -> Result<Scorer, ToolError> {
     if !config.exists() {
         eprintln!(
             "note: no configuration at {}; tickers are cashtags only",
@@ -22,13 +22,13 @@ fn scorer(config: &Path) -> Result<Scorer, CliError> {
         return Ok(Scorer::cashtags_only());
     }
     let getenv = |k: &str| std::env::var(k).ok();
-    let loaded =
-        crate::config::load(config, crate::modules::BUILTINS, &getenv).map_err(CliError::Config)?;
+    let loaded = crate::config::load(config, crate::modules::BUILTINS, &getenv)
+        .map_err(ToolError::Config)?;
     let cfg = loaded.config;
     match cfg.module("news") {
         Some(spec) => {
             crate::modules::news::scorer_from_settings(&spec.settings, &|p| cfg.dir.join(p))
-                .map_err(|e| CliError::Failed(format!("{}: {e}", spec.manifest.display())))
+                .map_err(|e| ToolError::Failed(format!("{}: {e}", spec.manifest.display())))
         }
         None => {
             eprintln!(
@@ -40,16 +40,16 @@ fn scorer(config: &Path) -> Result<Scorer, CliError> {
     }
 }
 
-pub fn news_preview(source: &str, config: &Path) -> Result<i32, CliError> {
+pub fn news_preview(source: &str, config: &Path) -> Result<(), ToolError> {
     let scorer = scorer(config)?;
     let fetched = aivex_source::fetch(
         source,
         Path::new("."),
         &aivex_source::FetchOptions::default(),
     )
-    .map_err(|e| CliError::Failed(e.to_string()))?;
+    .map_err(|e| ToolError::Failed(e.to_string()))?;
     let feed = aivex_news::parse_feed(&fetched.bytes, source)
-        .map_err(|e| CliError::Failed(format!("{}: {e}", fetched.source)))?;
+        .map_err(|e| ToolError::Failed(format!("{}: {e}", fetched.source)))?;
     for e in &feed.errors {
         eprintln!("warning: {}: {e}", fetched.source);
     }
@@ -60,9 +60,9 @@ pub fn news_preview(source: &str, config: &Path) -> Result<i32, CliError> {
         item.id = aivex_news::article_id(&item);
         let sentiment = aivex_news::score_item(&item.title, &item.summary, &scorer.lexicon).score;
         let line = aivex_news::preview_line(&item, &scorer.tickers(&item), sentiment);
-        writeln!(out, "{line}").map_err(|e| CliError::Failed(format!("cannot write: {e}")))?;
+        writeln!(out, "{line}").map_err(|e| ToolError::Failed(format!("cannot write: {e}")))?;
     }
     out.flush()
-        .map_err(|e| CliError::Failed(format!("cannot write: {e}")))?;
-    Ok(0)
+        .map_err(|e| ToolError::Failed(format!("cannot write: {e}")))?;
+    Ok(())
 }

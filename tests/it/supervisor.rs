@@ -17,11 +17,12 @@ fn crash_restarts_with_growing_backoff() {
     let m = &st["modules"]["crasher"];
     assert_eq!(m["last_exit"]["code"], 1);
     assert!(m["consecutive_failures"].as_u64() >= Some(3));
-    let starts: Vec<f64> = std::fs::read_to_string(env.path("starts"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
+    // The state counts a restart when the process is spawned; its line may come a moment later.
+    let starts: Vec<f64> = wait_for("4 start lines", secs(10.0), || {
+        let text = std::fs::read_to_string(env.path("starts")).ok()?;
+        let v: Vec<f64> = text.lines().filter_map(|l| l.parse().ok()).collect();
+        (v.len() >= 4).then_some(v)
+    });
     // base 0.1 s: the delays are 0.2, 0.4, 0.8 s: each gap is at least its backoff.
     assert!(starts.len() >= 4, "{starts:?}");
     assert!(starts[1] - starts[0] >= 0.19, "{starts:?}");
@@ -270,6 +271,14 @@ fn sighup_restarts_only_the_changed_module() {
     assert_eq!(
         s["modules"]["b"]["restarts"], 0,
         "a reload restart is not a failure"
+    );
+    // The log says what the reload did to each module, and why.
+    let err = env.stderr();
+    assert!(
+        err.contains("reload: restart b (module.toml or settings changed)")
+            && err.contains("reload: start c (newly enabled)")
+            && !err.contains("reload: restart a"),
+        "{err}"
     );
     // An invalid config is refused and everything keeps running.
     env.write("aivex.toml", "[runtime\nenabled = ");

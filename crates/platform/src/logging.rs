@@ -6,6 +6,7 @@
 //! environment, the clock or stderr's identity. It must not log secrets itself and must not
 //! write anywhere but stderr: capturing module output into files is the supervisor's job.
 
+use crate::time::rfc3339_ms;
 use crate::PlatformError;
 use jiff::Timestamp;
 use log::Level;
@@ -120,14 +121,9 @@ pub fn format_journald(level: Level, msg: &str) -> String {
     out
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T22:11:42.123Z`.
-pub fn format_ts(ts: Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 /// A human-readable line for a terminal or a captured log file.
 pub fn format_human(ts: Timestamp, level: Level, target: &str, msg: &str) -> String {
-    format!("{} {:<5} {target}: {msg}", format_ts(ts), level)
+    format!("{} {:<5} {target}: {msg}", rfc3339_ms(ts), level)
 }
 
 #[derive(serde::Serialize)]
@@ -150,7 +146,7 @@ pub fn format_json(
     module: Option<&str>,
 ) -> String {
     let line = JsonLine {
-        ts: format_ts(ts),
+        ts: rfc3339_ms(ts),
         level: level.as_str(),
         target,
         msg,
@@ -313,7 +309,7 @@ mod tests {
             assert_eq!(format_human(ts(), level, target, msg), want);
         }
         assert_eq!(
-            format_ts(Timestamp::new(0, 5_000_000).expect("ts")),
+            rfc3339_ms(Timestamp::new(0, 5_000_000).expect("ts")),
             "1970-01-01T00:00:00.005Z"
         );
     }

@@ -82,7 +82,7 @@ pub struct Chart {
 }
 
 /// One source's parsed bars on their way to the store, and what to remember when they land.
-struct Pending {
+struct InFlight {
     summary: Summary,
     key: String,
     next: Option<seen::Seen>,
@@ -222,7 +222,7 @@ impl Chart {
         ctx: &mut Ctx<'_>,
         deferred: &mut Deferred,
         i: usize,
-    ) -> Result<Option<(Pending, Batch)>, ModuleError> {
+    ) -> Result<Option<(InFlight, Batch)>, ModuleError> {
         let Some(BarSource { source, symbol }) = self.sources.get(i) else {
             return Ok(None);
         };
@@ -299,7 +299,7 @@ impl Chart {
             log::info!("{}", summary.line(MODULE));
             return Ok(None);
         }
-        let pending = Pending {
+        let pending = InFlight {
             summary,
             key,
             next: plan.next,
@@ -319,7 +319,7 @@ impl Chart {
         &mut self,
         ctx: &mut Ctx<'_>,
         w: Written,
-        waiting: &mut HashMap<usize, Pending>,
+        waiting: &mut HashMap<usize, InFlight>,
         components: &mut Vec<Component>,
         fatal: &mut Option<ModuleError>,
         now: i64,
@@ -399,7 +399,7 @@ impl Chart {
 impl Module for Chart {
     fn cycle(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ModuleError> {
         let mut deferred = Deferred::default();
-        let mut waiting: HashMap<usize, Pending> = HashMap::new();
+        let mut waiting: HashMap<usize, InFlight> = HashMap::new();
         let mut components = Vec::new();
         let mut fatal: Option<ModuleError> = None;
         let now = ingest::now();

@@ -7,239 +7,26 @@
 //! returned actions. Every state change goes through `transition`, which checks it against the
 //! table of legal transitions.
 
-use crate::config::WatchdogConfig;
-use serde::Serialize;
+mod exit;
+mod limits;
+mod states;
+
+use exit::supervisor_records;
+pub use exit::{describe, Exit, ExitClass};
+pub use limits::Limits;
+pub use states::{legal, LastExit, State, StopReason, StopWhy, Stopping};
+
+use crate::config::backoff;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Monotonic time since the supervisor started. Wall-clock time never enters the policy.
 pub type Mono = Duration;
 
-/// The states an operator sees (SPEC: RUNNING, CRASHED, RESTARTING, STOPPED, LOOP_DETECTED).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum State {
-    Running,
-    Crashed,
-    Restarting,
-    Stopped,
-    LoopDetected,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "RUNNING",
-            State::Crashed => "CRASHED",
-            State::Restarting => "RESTARTING",
-            State::Stopped => "STOPPED",
-            State::LoopDetected => "LOOP_DETECTED",
-        }
-    }
-}
-
-/// Why a module is STOPPED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// Not started yet (waiting for its start slot).
-    NotStarted,
-    CleanExit,
-    ConfigError,
-    MaxRestarts,
-    Fatal,
-    StoppedByOperator,
-    /// The supervisor is shutting down.
-    Shutdown,
-    /// Once mode: the module's single cycle failed.
-    Failed,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::NotStarted => "not_started",
-            StopReason::CleanExit => "clean_exit",
-            StopReason::ConfigError => "config_error",
-            StopReason::MaxRestarts => "max_restarts",
-            StopReason::Fatal => "fatal",
-            StopReason::StoppedByOperator => "stopped_by_operator",
-            StopReason::Shutdown => "shutdown",
-            StopReason::Failed => "failed",
-        }
-    }
-}
-
-/// Legal transitions. CRASHED is the transient state between a failure and the decision.
-pub fn legal(from: State, to: State) -> bool {
-    use State::*;
-    matches!(
-        (from, to),
-        (Stopped, Running)
-            | (Stopped, Stopped)
-            | (Stopped, Crashed)
-            | (LoopDetected, Crashed)
-            | (Running, Running)
-            | (Running, Stopped)
-            | (Running, Crashed)
-            | (Running, Restarting)
-            | (Crashed, Restarting)
-            | (Crashed, LoopDetected)
-            | (Crashed, Stopped)
-            | (Restarting, Running)
-            | (Restarting, Stopped)
-            | (Restarting, Crashed)
-            | (Restarting, Restarting)
-            | (LoopDetected, Running)
-            | (LoopDetected, Stopped)
-    )
-}
-
-/// How a process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Exit {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
-
-impl Exit {
-    pub fn code(c: i32) -> Exit {
-        Exit {
-            code: Some(c),
-            signal: None,
-        }
-    }
-    pub fn signal(s: i32) -> Exit {
-        Exit {
-            code: None,
-            signal: Some(s),
-        }
-    }
-}
-
-/// The policy's reading of an exit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitClass {
-    Clean,
-    /// Exit 1, other codes, or a signal: restart with exponential backoff.
-    Crash,
-    /// Exit 75: restart after a short backoff; not a crash for loop detection.
-    Transient,
-    /// A code in `no_restart_exit_codes` (default 2 and 78).
-    Config,
-    /// Exit 3 when the module's policy does not restart fatal errors.
-    Fatal,
-}
-
-/// Per-module limits: the global `[watchdog]` values plus the manifest's overrides.
+/// One supervised module's state: what the policy knows and decides about one module (named
+/// apart from `aivex_core::Module`, the trait a module's code implements).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    pub max_restarts: u32,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
-    /// None disables heartbeat checks.
-    pub heartbeat_ttl: Option<Duration>,
-    pub crash_loop_count: u32,
-    pub crash_loop_window: Duration,
-    pub stop_grace: Duration,
-    pub healthy_after: Duration,
-    pub no_restart_exit_codes: Vec<i32>,
-    pub restart_on_fatal: bool,
-    /// Once mode: every exit is final.
-    pub once: bool,
-}
-
-impl Limits {
-    pub fn new(
-        w: &WatchdogConfig,
-        ttl_override: Option<f64>,
-        no_restart: &[i32],
-        restart_on_fatal: bool,
-        once: bool,
-    ) -> Limits {
-        let ttl = ttl_override.unwrap_or(w.heartbeat_ttl_s);
-        Limits {
-            max_restarts: w.max_restarts,
-            backoff_base: secs(w.backoff_base_s),
-            backoff_cap: secs(w.backoff_cap_s),
-            heartbeat_ttl: (ttl > 0.0).then(|| secs(ttl)),
-            crash_loop_count: w.crash_loop_count.max(1),
-            crash_loop_window: secs(w.crash_loop_window_s),
-            stop_grace: secs(w.stop_grace_s),
-            healthy_after: secs(w.healthy_after_s),
-            no_restart_exit_codes: no_restart.to_vec(),
-            restart_on_fatal,
-            once,
-        }
-    }
-
-    pub fn classify(&self, exit: Exit) -> ExitClass {
-        match exit.code {
-            None => ExitClass::Crash,
-            Some(0) => ExitClass::Clean,
-            Some(c) if self.no_restart_exit_codes.contains(&c) => ExitClass::Config,
-            Some(aivex_core::exit::EXTERNAL_SERVICE) => ExitClass::Transient,
-            Some(aivex_core::exit::FATAL) if !self.restart_on_fatal => ExitClass::Fatal,
-            Some(_) => ExitClass::Crash,
-        }
-    }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
-}
-
-/// `min(base × 2^failures, cap)`.
-pub fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
-    let factor = 2f64.powi(failures.min(62) as i32);
-    let d = base.as_secs_f64() * factor;
-    if d >= cap.as_secs_f64() {
-        cap
-    } else {
-        secs(d)
-    }
-}
-
-/// False when backoff alone spaces `crash_loop_count` crashes further apart than the window, so
-/// the crash-loop rule could never fire (a load-time warning).
-pub fn crash_loop_reachable(w: &WatchdogConfig) -> bool {
-    let (base, cap) = (secs(w.backoff_base_s), secs(w.backoff_cap_s));
-    let span: f64 = (1..w.crash_loop_count.max(1))
-        .map(|k| backoff(base, cap, k).as_secs_f64())
-        .sum();
-    span <= w.crash_loop_window_s
-}
-
-/// Why the supervisor is stopping a live process; decides what its exit means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopWhy {
-    Operator,
-    Shutdown,
-    /// Operator restart or a config change: start again at once, not a failure.
-    Restart,
-    /// The heartbeat went stale: a failure.
-    StaleHeartbeat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stopping {
-    pub why: StopWhy,
-    pub kill_at: Mono,
-    pub killed: bool,
-}
-
-/// What the policy knows about the last exit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastExit {
-    pub exit: Exit,
-    pub reason: String,
-    pub at: Mono,
-}
-
-/// One module's supervision state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Module {
+pub struct Supervised {
     pub state: State,
     pub stop_reason: Option<StopReason>,
     /// A process exists (between Spawned and Exited).
@@ -256,14 +43,14 @@ pub struct Module {
     pub retry_at: Option<Mono>,
     /// What the next spawn counts as (an automatic restart after a failure, after a transient
     /// exit, or neither: an operator start or restart).
-    pending: Pending,
+    next_spawn: SpawnCause,
     pub stopping: Option<Stopping>,
     pub last_exit: Option<LastExit>,
 }
 
-impl Default for Module {
+impl Default for Supervised {
     fn default() -> Self {
-        Module {
+        Supervised {
             state: State::Stopped,
             stop_reason: Some(StopReason::NotStarted),
             alive: false,
@@ -274,15 +61,16 @@ impl Default for Module {
             started_at: None,
             last_beat: None,
             retry_at: None,
-            pending: Pending::Manual,
+            next_spawn: SpawnCause::Manual,
             stopping: None,
             last_exit: None,
         }
     }
 }
 
+/// Why the next spawn happens, which decides which counters it bumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pending {
+enum SpawnCause {
     Manual,
     Failure,
     Transient,
@@ -331,66 +119,15 @@ pub enum Action {
         to: State,
         reason: String,
     },
+    /// A state change the table forbids was asked for and ignored: a policy bug to log.
+    IllegalTransition {
+        from: State,
+        to: State,
+        reason: String,
+    },
 }
 
-/// Exits the supervisor writes a crash record for: deaths by signal and exit codes outside the
-/// runner's contract. A module that exits 1, 2, 3, 75 or 78 recorded its own error already.
-fn supervisor_records(exit: Exit) -> bool {
-    use aivex_core::exit::*;
-    match exit.code {
-        None => true,
-        Some(c) => ![
-            OK,
-            RECOVERABLE,
-            CONFIG,
-            FATAL,
-            EXTERNAL_SERVICE,
-            CONFIG_SYSEXITS,
-        ]
-        .contains(&c),
-    }
-}
-
-/// Why an exit happened, in words for `last_exit.reason`.
-pub fn describe(exit: Exit) -> String {
-    match (exit.code, exit.signal) {
-        (Some(c), _) => match c {
-            0 => "exit 0 (clean)".into(),
-            aivex_core::exit::CONFIG | aivex_core::exit::CONFIG_SYSEXITS => {
-                format!("exit {c} (config error)")
-            }
-            aivex_core::exit::FATAL => format!("exit {c} (fatal error)"),
-            aivex_core::exit::EXTERNAL_SERVICE => {
-                format!("exit {c} (external service unavailable)")
-            }
-            _ => format!("exit {c}"),
-        },
-        (None, Some(s)) => format!("killed by signal {s} ({})", signal_name(s)),
-        (None, None) => "unknown exit".into(),
-    }
-}
-
-pub fn signal_name(s: i32) -> &'static str {
-    match s {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        _ => "signal",
-    }
-}
-
-impl Module {
+impl Supervised {
     /// Heartbeat age at `now`, when the module is alive.
     pub fn heartbeat_age(&self, now: Mono) -> Option<Duration> {
         if self.alive {
@@ -427,15 +164,20 @@ impl Module {
         d
     }
 
+    /// Moves to `to` when the table allows it. An illegal move would be a bug in this file; it
+    /// is ignored (the state stays) and reported as `Action::IllegalTransition` for the shell to
+    /// log, in every build: a release supervisor keeps supervising instead of panicking or
+    /// entering a state nothing else expects. `table_tests.rs` walks every state and input to
+    /// show that it does not happen.
     fn transition(&mut self, to: State, reason: impl Into<String>, out: &mut Vec<Action>) {
         let from = self.state;
-        debug_assert!(legal(from, to), "illegal transition {from:?} -> {to:?}");
+        let reason = reason.into();
+        if !legal(from, to) {
+            out.push(Action::IllegalTransition { from, to, reason });
+            return;
+        }
         self.state = to;
-        out.push(Action::Transition {
-            from,
-            to,
-            reason: reason.into(),
-        });
+        out.push(Action::Transition { from, to, reason });
     }
 
     fn stop_as(&mut self, reason: StopReason, out: &mut Vec<Action>) {
@@ -466,7 +208,7 @@ impl Module {
 
     fn spawn(&mut self, out: &mut Vec<Action>) {
         self.retry_at = None;
-        self.pending = Pending::Manual;
+        self.next_spawn = SpawnCause::Manual;
         out.push(Action::Spawn);
     }
 
@@ -480,6 +222,15 @@ impl Module {
     /// Applies one input at `now` and returns what the shell must do, in order.
     pub fn step(&mut self, input: Input, now: Mono, l: &Limits) -> Vec<Action> {
         let mut out = Vec::new();
+        // The shell reports an exit only for a live process, and a spawn's outcome only after
+        // a Spawn it was asked for (never while a process is alive). Anything else would be a
+        // shell bug; it changes nothing rather than corrupting the counters or the state.
+        match (&input, self.alive) {
+            (Input::Exited(_), false) | (Input::Spawned | Input::SpawnFailed { .. }, true) => {
+                return out
+            }
+            _ => {}
+        }
         match input {
             Input::Start => {
                 if !self.alive && self.state != State::Running {
@@ -492,15 +243,15 @@ impl Module {
                 }
             }
             Input::Spawned => {
-                match self.pending {
-                    Pending::Failure => {
+                match self.next_spawn {
+                    SpawnCause::Failure => {
                         self.restarts += 1;
                         self.failure_restarts += 1;
                     }
-                    Pending::Transient => self.restarts += 1,
-                    Pending::Manual => {}
+                    SpawnCause::Transient => self.restarts += 1,
+                    SpawnCause::Manual => {}
                 }
-                self.pending = Pending::Manual;
+                self.next_spawn = SpawnCause::Manual;
                 self.alive = true;
                 self.started_at = Some(now);
                 self.last_beat = Some(now);
@@ -690,7 +441,7 @@ impl Module {
                 // crash-loop detection or max_restarts, or a long outage would strand the box.
                 self.transition(State::Restarting, reason, out);
                 self.retry_at = Some(now + l.backoff_base.min(l.backoff_cap));
-                self.pending = Pending::Transient;
+                self.next_spawn = SpawnCause::Transient;
             }
             ExitClass::Crash => {
                 if supervisor_records(exit) {
@@ -727,7 +478,7 @@ impl Module {
         } else {
             let delay = backoff(l.backoff_base, l.backoff_cap, self.consecutive_failures);
             self.retry_at = Some(now + delay);
-            self.pending = Pending::Failure;
+            self.next_spawn = SpawnCause::Failure;
             self.transition(
                 State::Restarting,
                 format!("retry in {:.1}s", delay.as_secs_f64()),
@@ -738,5 +489,6 @@ impl Module {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
+mod table_tests;
+#[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use super::*;
+use crate::config::WatchdogConfig;
 
 fn s(x: f64) -> Mono {
     Duration::from_secs_f64(x)
@@ -14,8 +15,8 @@ fn limits() -> Limits {
 }
 
 /// A module that was spawned at `t`.
-fn running(l: &Limits, t: f64) -> Module {
-    let mut m = Module::default();
+fn running(l: &Limits, t: f64) -> Supervised {
+    let mut m = Supervised::default();
     assert_eq!(m.step(Input::Start, s(t), l), vec![Action::Spawn]);
     m.step(Input::Spawned, s(t), l);
     assert_eq!(m.state, State::Running);
@@ -92,18 +93,6 @@ fn custom_no_restart_codes() {
 }
 
 #[test]
-fn backoff_sequence_and_cap() {
-    let (b, c) = (s(5.0), s(300.0));
-    let got: Vec<f64> = (0..9).map(|n| backoff(b, c, n).as_secs_f64()).collect();
-    assert_eq!(
-        got,
-        [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
-    );
-    assert_eq!(backoff(s(0.0), c, 5), s(0.0));
-    assert_eq!(backoff(b, c, 1000), c);
-}
-
-#[test]
 fn restarts_after_backoff_and_counts() {
     let l = limits();
     let mut m = running(&l, 0.0);
@@ -161,7 +150,7 @@ fn healthy_uptime_counts_even_without_a_tick() {
 }
 
 /// Crashes at the given times (restarting in between, ignoring backoff) and returns the state.
-fn crash_at(l: &Limits, times: &[f64]) -> Module {
+fn crash_at(l: &Limits, times: &[f64]) -> Supervised {
     let mut m = running(l, 0.0);
     for &t in times {
         if !m.alive {
@@ -376,7 +365,7 @@ fn once_mode_never_restarts() {
 #[test]
 fn spawn_failures() {
     let l = limits();
-    let mut m = Module::default();
+    let mut m = Supervised::default();
     m.step(Input::Start, s(0.0), &l);
     m.step(
         Input::SpawnFailed {
@@ -387,7 +376,7 @@ fn spawn_failures() {
         &l,
     );
     assert_eq!(m.stop_reason, Some(StopReason::ConfigError));
-    let mut m = Module::default();
+    let mut m = Supervised::default();
     m.step(Input::Start, s(0.0), &l);
     m.step(
         Input::SpawnFailed {
@@ -398,17 +387,6 @@ fn spawn_failures() {
         &l,
     );
     assert_eq!(m.state, State::Restarting);
-}
-
-#[test]
-fn crash_loop_reachability() {
-    let w = WatchdogConfig::default(); // 10+20+40+80 = 150 <= 300
-    assert!(crash_loop_reachable(&w));
-    let w = WatchdogConfig {
-        backoff_base_s: 60.0,
-        ..WatchdogConfig::default()
-    };
-    assert!(!crash_loop_reachable(&w));
 }
 
 #[test]

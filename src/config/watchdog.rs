@@ -1,0 +1,102 @@
+//! The `[watchdog]` table: the supervision knobs, their defaults, and the one formula they
+//! define, the restart backoff `min(base × 2^failures, cap)`.
+//!
+//! The formula lives here, with the knobs it reads, so that config validation can warn about a
+//! crash-loop rule that can never fire without calling into the supervisor; the policy
+//! (`supervisor/policy.rs`) uses the same function for its delays. Pure: no I/O, no clock.
+
+use std::time::Duration;
+
+/// The `[watchdog]` table: supervision policy knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchdogConfig {
+    pub max_restarts: u32,
+    pub backoff_base_s: f64,
+    pub backoff_cap_s: f64,
+    pub heartbeat_ttl_s: f64,
+    pub crash_loop_count: u32,
+    pub crash_loop_window_s: f64,
+    pub stop_grace_s: f64,
+    pub status_interval_s: f64,
+    pub healthy_after_s: f64,
+    /// Delay between starting two modules in continuous mode (dev mode uses none).
+    pub start_stagger_s: f64,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        WatchdogConfig {
+            max_restarts: 10,
+            backoff_base_s: 5.0,
+            backoff_cap_s: 300.0,
+            heartbeat_ttl_s: 120.0,
+            crash_loop_count: 5,
+            crash_loop_window_s: 300.0,
+            stop_grace_s: 10.0,
+            status_interval_s: 30.0,
+            healthy_after_s: 60.0,
+            start_stagger_s: 0.2,
+        }
+    }
+}
+
+/// Seconds from config as a `Duration`: negative is zero, too large or not finite is the
+/// largest `Duration` (validation has already refused such values).
+pub fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+/// `min(base × 2^failures, cap)`.
+pub fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
+    let factor = 2f64.powi(failures.min(62) as i32);
+    let d = base.as_secs_f64() * factor;
+    if d >= cap.as_secs_f64() {
+        cap
+    } else {
+        seconds(d)
+    }
+}
+
+/// False when backoff alone spaces `crash_loop_count` crashes further apart than the window, so
+/// the crash-loop rule could never fire (a load-time warning).
+pub fn crash_loop_reachable(w: &WatchdogConfig) -> bool {
+    let (base, cap) = (seconds(w.backoff_base_s), seconds(w.backoff_cap_s));
+    let span: f64 = (1..w.crash_loop_count.max(1))
+        .map(|k| backoff(base, cap, k).as_secs_f64())
+        .sum();
+    span <= w.crash_loop_window_s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: f64) -> Duration {
+        Duration::from_secs_f64(x)
+    }
+
+    #[test]
+    fn backoff_sequence_and_cap() {
+        let (b, c) = (s(5.0), s(300.0));
+        let got: Vec<f64> = (0..9).map(|n| backoff(b, c, n).as_secs_f64()).collect();
+        assert_eq!(
+            got,
+            [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+        );
+        assert_eq!(backoff(s(0.0), c, 5), s(0.0));
+        assert_eq!(backoff(b, c, 1000), c);
+        assert_eq!(seconds(-1.0), Duration::ZERO);
+        assert_eq!(seconds(f64::INFINITY), Duration::MAX);
+    }
+
+    #[test]
+    fn crash_loop_reachability() {
+        let w = WatchdogConfig::default(); // 10+20+40+80 = 150 <= 300
+        assert!(crash_loop_reachable(&w));
+        let w = WatchdogConfig {
+            backoff_base_s: 60.0,
+            ..WatchdogConfig::default()
+        };
+        assert!(!crash_loop_reachable(&w));
+    }
+}
