@@ -27,6 +27,9 @@ pub struct ModuleSpec {
     pub interval_s: f64,
     pub heartbeat_ttl_s: Option<f64>,
     pub required_env: Vec<String>,
+    /// Variables of the supervisor's environment the module inherits besides the basics
+    /// (`contract::env::inherits`); `required_env` ones are inherited too.
+    pub env: Vec<String>,
     pub no_restart_exit_codes: Vec<i32>,
     pub restart_on_fatal: bool,
     pub settings: serde_json::Value,
@@ -56,6 +59,8 @@ struct RawManifest {
     heartbeat_ttl_s: Option<f64>,
     #[serde(default)]
     required_env: Vec<String>,
+    #[serde(default)]
+    env: Vec<String>,
     no_restart_exit_codes: Option<Vec<i32>>,
     #[serde(default)]
     restart_on_fatal: bool,
@@ -140,12 +145,11 @@ pub fn parse(
             );
         }
     }
-    for var in &raw.required_env {
-        if var.is_empty() || var.contains('=') {
-            bad(
-                "required_env",
-                format!("required_env entry {var:?} is not a variable name"),
-            );
+    for (key, vars) in [("required_env", &raw.required_env), ("env", &raw.env)] {
+        for var in vars {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                bad(key, format!("{key} entry {var:?} is not a variable name"));
+            }
         }
     }
 
@@ -231,6 +235,7 @@ pub fn parse(
         interval_s,
         heartbeat_ttl_s: raw.heartbeat_ttl_s,
         required_env: raw.required_env,
+        env: raw.env,
         no_restart_exit_codes: raw.no_restart_exit_codes.unwrap_or_else(|| vec![2, 78]),
         restart_on_fatal: raw.restart_on_fatal,
         settings,

@@ -6,6 +6,8 @@
 //! not wait for children (the supervisor loop reaps with waitpid) nor decide policy.
 
 use crate::config::{ModuleSpec, NetworkMode, Run, SandboxMode, SandboxSpec};
+use aivex_core::contract::env::inherits;
+use aivex_core::contract::ChildEnv;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -13,19 +15,53 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// What a module process receives besides the inherited environment.
-pub struct ChildEnv {
-    pub vars: Vec<(String, OsString)>,
+/// A module process's whole environment: what it inherits from the supervisor (by the rule of
+/// `contract::env::inherits`) and the contract variables, nothing else. `container` names the
+/// variables a docker sandbox passes into the container (the contract and the named ones; the
+/// rest only serve the docker client).
+pub struct ProcessEnv {
+    pub vars: Vec<(OsString, OsString)>,
+    pub container: Vec<OsString>,
 }
 
-/// Variables the supervisor must not pass on: they belong to the supervisor's own manager.
-const STRIPPED: &[&str] = &[
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-];
+impl ProcessEnv {
+    pub fn new(
+        spec: &ModuleSpec,
+        contract: &ChildEnv,
+        inherited: impl Iterator<Item = (OsString, OsString)>,
+    ) -> ProcessEnv {
+        let builtin =
+            matches!(spec.run, Run::Builtin(_)) && spec.sandbox.mode != SandboxMode::Docker;
+        let named: Vec<&str> = spec
+            .env
+            .iter()
+            .chain(&spec.required_env)
+            .map(String::as_str)
+            .collect();
+        let set = contract.to_vars();
+        let mut vars: Vec<(OsString, OsString)> = inherited
+            .filter(|(k, _)| {
+                k.to_str().is_some_and(|k| {
+                    (inherits(k, builtin, &named) || is_docker_client_var(spec, k))
+                        && !set.iter().any(|(c, _)| *c == k)
+                })
+            })
+            .collect();
+        let mut container: Vec<OsString> = set.iter().map(|(k, _)| OsString::from(k)).collect();
+        container.extend(
+            vars.iter()
+                .filter(|(k, _)| k.to_str().is_some_and(|k| named.contains(&k)))
+                .map(|(k, _)| k.clone()),
+        );
+        vars.extend(set.into_iter().map(|(k, v)| (OsString::from(k), v)));
+        ProcessEnv { vars, container }
+    }
+}
+
+/// The docker client (not the container) needs to find its engine and its configuration.
+fn is_docker_client_var(spec: &ModuleSpec, name: &str) -> bool {
+    spec.sandbox.mode == SandboxMode::Docker && name.starts_with("DOCKER_")
+}
 
 /// A started process.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +104,7 @@ pub fn argv(spec: &ModuleSpec, self_exe: &Path) -> Vec<OsString> {
 pub fn spawn(
     spec: &ModuleSpec,
     self_exe: &Path,
-    env: &ChildEnv,
+    env: &ProcessEnv,
     output: OwnedFd,
     docker_run_dir: &Path,
 ) -> Result<Started, SpawnError> {
@@ -87,9 +123,7 @@ pub fn spawn(
         message: format!("dup: {e}"),
     })?;
     cmd.stdout(Stdio::from(output)).stderr(Stdio::from(err_fd));
-    for k in STRIPPED {
-        cmd.env_remove(k);
-    }
+    cmd.env_clear();
     for (k, v) in &env.vars {
         cmd.env(k, v);
     }
@@ -214,7 +248,7 @@ impl Rlimits {
 fn docker_argv(
     spec: &ModuleSpec,
     inner: &[OsString],
-    env: &ChildEnv,
+    env: &ProcessEnv,
     run_dir: &Path,
 ) -> Vec<OsString> {
     let sb = &spec.sandbox;
@@ -258,10 +292,10 @@ fn docker_argv(
         a.push(format!("--volume={}:/usr/local/bin/aivex:ro", exe.display()).into());
         inner[0] = "/usr/local/bin/aivex".into();
     }
-    for (k, _) in &env.vars {
+    for k in &env.container {
         // `-e NAME` passes the value from docker's own environment, which we set for it.
         a.push("-e".into());
-        a.push(k.into());
+        a.push(k.clone());
     }
     a.push(sb.image.clone().unwrap_or_default().into());
     a.extend(inner);

@@ -12,6 +12,7 @@ fn spec(name: &str, v: i64) -> ModuleSpec {
         interval_s: 60.0,
         heartbeat_ttl_s: None,
         required_env: vec![],
+        env: vec![],
         no_restart_exit_codes: vec![2, 78],
         restart_on_fatal: false,
         settings: serde_json::json!({ "v": v }),

@@ -1,5 +1,5 @@
-//! Spawning a module: the environment contract a child receives (`child_env`, moved here
-//! unchanged from the loop), the checks before a spawn (required environment, a reachable
+//! Spawning a module: the environment contract a child receives (`child_env`, filling
+//! `aivex_core::contract::ChildEnv`), the checks before a spawn (required environment, a reachable
 //! Docker engine), the output pipe, and recording the new process group for leftover cleanup.
 //!
 //! How the process itself is created (process group, PDEATHSIG, rlimits, namespaces, docker
@@ -9,78 +9,42 @@
 use super::policy::{Input, Limits, Mono};
 use super::{absolute, child, heartbeat, leftovers, limits_for, Mode, Supervisor};
 use crate::config::{self, ModuleSpec, Run};
+use aivex_core::contract::env::{read, var};
+use aivex_core::contract::ChildEnv;
 use aivex_platform::time::now_rfc3339;
 use serde_json::json;
-use std::ffi::OsString;
 
 impl Supervisor {
-    fn child_env(&self, spec: &ModuleSpec, limits: &Limits) -> child::ChildEnv {
-        let mut vars: Vec<(String, OsString)> = vec![
-            ("AIVEX_MODULE".into(), spec.name.clone().into()),
-            ("AIVEX_RUN_DIR".into(), self.run.dir.clone().into()),
-            ("AIVEX_RUN_ID".into(), self.run.id.clone().into()),
-            (
-                "AIVEX_DATA_DIR".into(),
-                self.cfg.runtime.data_dir.clone().into(),
-            ),
-            ("AIVEX_CONFIG".into(), absolute(&self.cfg.path).into()),
-            ("AIVEX_CONFIG_DIR".into(), absolute(&self.cfg.dir).into()),
-            ("AIVEX_MODULE_DIR".into(), spec.dir.clone().into()),
-            (
-                "AIVEX_HEARTBEAT_FILE".into(),
-                self.run.heartbeat_file(&spec.name).into(),
-            ),
-            (
-                "AIVEX_HEARTBEAT_TTL_S".into(),
-                limits
-                    .heartbeat_ttl
-                    .map_or(0.0, |d| d.as_secs_f64())
-                    .to_string()
-                    .into(),
-            ),
-            (
-                "AIVEX_INTERVAL_S".into(),
-                spec.interval_s.to_string().into(),
-            ),
-            ("AIVEX_SETTINGS".into(), spec.settings.to_string().into()),
-            (
-                "AIVEX_DATABASE_URL".into(),
-                self.cfg.database.url.clone().into(),
-            ),
-            (
-                "AIVEX_SUPERVISOR_PID".into(),
-                std::process::id().to_string().into(),
-            ),
-            (
-                "AIVEX_EXPORTS".into(),
-                self.cfg.runtime.exports.to_string().into(),
-            ),
-            (
-                "AIVEX_REQUIRED_ENV".into(),
-                spec.required_env.join(",").into(),
-            ),
-            (
-                "AIVEX_STOP_GRACE_S".into(),
-                self.cfg.watchdog.stop_grace_s.to_string().into(),
-            ),
-            (
-                "AIVEX_CRASH_KEEP".into(),
-                self.cfg.runtime.crash_keep.to_string().into(),
-            ),
-        ];
-        if let Some(t) = spec.sandbox.cycle_timeout_s {
-            vars.push(("AIVEX_CYCLE_TIMEOUT_S".into(), t.to_string().into()));
+    /// The contract a module receives (`aivex_core::contract::ChildEnv`).
+    fn child_env(&self, spec: &ModuleSpec, limits: &Limits) -> ChildEnv {
+        let own = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let eye = spec.run == Run::Builtin("eye".into());
+        ChildEnv {
+            module: spec.name.clone(),
+            run_dir: Some(self.run.dir.clone()),
+            run_id: Some(self.run.id.clone()),
+            data_dir: self.cfg.runtime.data_dir.clone(),
+            config: Some(absolute(&self.cfg.path)),
+            config_dir: absolute(&self.cfg.dir),
+            module_dir: Some(spec.dir.clone()),
+            heartbeat_file: Some(self.run.heartbeat_file(&spec.name)),
+            heartbeat_ttl_s: limits.heartbeat_ttl.map_or(0.0, |d| d.as_secs_f64()),
+            interval_s: spec.interval_s,
+            settings: spec.settings.to_string(),
+            database_url: self.cfg.database.url.clone(),
+            supervisor_pid: Some(std::process::id()),
+            exports: self.cfg.runtime.exports,
+            required_env: spec.required_env.clone(),
+            stop_grace_s: self.cfg.watchdog.stop_grace_s,
+            crash_keep: self.cfg.runtime.crash_keep,
+            cycle_timeout_s: spec.sandbox.cycle_timeout_s,
+            once: self.mode == Mode::Once,
+            log: (self.mode == Mode::Dev && own(var::LOG).is_none() && own("RUST_LOG").is_none())
+                .then(|| "debug".to_string()),
+            // The Eye token is a secret: only Eye gets it (and the address it serves on).
+            eye_addr: eye.then(|| own(read::EYE_ADDR)).flatten(),
+            eye_token: eye.then(|| own(read::EYE_TOKEN)).flatten(),
         }
-        if self.mode == Mode::Once {
-            vars.push(("AIVEX_ONCE".into(), "1".into()));
-        }
-        if self.mode == Mode::Dev
-            && std::env::var_os("AIVEX_LOG").is_none()
-            && std::env::var_os("RUST_LOG").is_none()
-        {
-            vars.push(("AIVEX_LOG".into(), "debug".into()));
-        }
-        child::ChildEnv { vars }
     }
 
     pub(super) fn spawn(&mut self, i: usize, now: Mono) {
@@ -112,7 +76,8 @@ impl Supervisor {
             Ok(())
         }
         .and_then(|()| {
-            let env = self.child_env(&spec, &self.slots[i].limits);
+            let contract = self.child_env(&spec, &self.slots[i].limits);
+            let env = child::ProcessEnv::new(&spec, &contract, std::env::vars_os());
             let log = self.run.log_file(&spec.name);
             let pipe = self
                 .hub

@@ -113,11 +113,18 @@ impl Env {
 
     /// Starts `aivex run --config aivex.toml ARGS` in the background.
     pub fn start(&self, args: &[&str]) -> Supervisor {
+        self.start_with(args, &[])
+    }
+
+    /// `start` with extra variables in the supervisor's environment.
+    pub fn start_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Supervisor {
         let mut all = vec!["run", "--config", "aivex.toml"];
         all.extend_from_slice(args);
         let out = std::fs::File::create(self.dir.join("stdout.txt")).unwrap();
         let err = std::fs::File::create(self.dir.join("stderr.txt")).unwrap();
-        let child = self.cmd(&all).stdout(out).stderr(err).spawn().unwrap();
+        let mut cmd = self.cmd(&all);
+        cmd.envs(vars.iter().copied());
+        let child = cmd.stdout(out).stderr(err).spawn().unwrap();
         Supervisor {
             child: Some(child),
             dir: self.dir.clone(),

@@ -12,6 +12,7 @@ mod leftovers;
 mod pipeline;
 mod runner;
 mod sandbox;
+mod secrets;
 mod signals;
 mod supervisor;
 mod symbols;

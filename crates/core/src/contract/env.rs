@@ -62,31 +62,54 @@ pub mod read {
     pub const WATCHDOG_HEARTBEAT_TTL: &str = "WATCHDOG_HEARTBEAT_TTL";
 }
 
-/// Variables a module process keeps from the supervisor's environment besides the contract:
-/// what any program needs to run (find programs, a home, a locale, a time zone, temp files) and
-/// how aivex's own logging is chosen. Everything else is dropped unless the manifest names it
-/// (`env`, `required_env`): the supervisor's environment may hold secrets no module needs.
-pub const PASS_THROUGH: &[&str] = &[
-    "PATH",
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "LANG",
-    "LANGUAGE",
-    "TZ",
-    "TMPDIR",
-    "TERM",
-    "JOURNAL_STREAM",
-    "RUST_LOG",
-    "RUST_BACKTRACE",
-    read::LOG,
-    read::LOG_FORMAT,
+/// Variables that belong to the supervisor's own service manager: never passed to a module.
+pub const SUPERVISOR_ONLY: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
 ];
 
-/// True for variables passed through by prefix (the locale's `LC_*`).
+/// What any program needs to run (find programs, a home, a locale, a time zone, temp files):
+/// the only variables an external module inherits from the supervisor besides the ones its
+/// manifest names (plus the locale's `LC_*`).
+pub const PASS_THROUGH: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+];
+
+/// How aivex's own logging is chosen: built-in modules keep these.
+pub const LOGGING: &[&str] = &[read::LOG, read::LOG_FORMAT];
+
+/// True for the basics every module keeps (`PASS_THROUGH` and `LC_*`).
 pub fn passes_through(name: &str) -> bool {
     PASS_THROUGH.contains(&name) || name.starts_with("LC_")
+}
+
+/// Whether a module inherits the supervisor's variable `name`. The supervisor's environment
+/// may hold secrets no module needs (the Eye token, alert keys, cloud credentials), so:
+/// - variables of the supervisor's service manager never pass;
+/// - a variable the manifest names (`env`, `required_env`) always passes;
+/// - an external module gets only the basics (`passes_through`) besides those;
+/// - a built-in (aivex's own code) keeps the rest of the environment (the dynamic loader's
+///   settings, `RUST_LOG`, ...) except aivex's own `AIVEX_*`/`WATCHDOG_*` settings, which it
+///   receives through the contract only (`ChildEnv`: the Eye token reaches only Eye), and its
+///   logging choice.
+pub fn inherits(name: &str, builtin: bool, named: &[&str]) -> bool {
+    if SUPERVISOR_ONLY.contains(&name) {
+        return false;
+    }
+    if named.contains(&name) {
+        return true;
+    }
+    if !builtin {
+        return passes_through(name);
+    }
+    if name.starts_with("AIVEX_") || name.starts_with("WATCHDOG_") {
+        return LOGGING.contains(&name);
+    }
+    true
 }
 
 /// Everything a module process receives from the supervisor. `Default` is what a module run
@@ -445,24 +468,36 @@ mod tests {
     }
 
     #[test]
-    fn pass_through_is_basics_only() {
-        for k in [
-            "PATH",
-            "HOME",
-            "LC_ALL",
-            "LC_TIME",
-            "AIVEX_LOG",
-            "JOURNAL_STREAM",
+    fn inheritance_table() {
+        let named = ["FEED_KEY"];
+        // (variable, kept by a built-in, kept by an external module)
+        for (k, builtin, external) in [
+            ("PATH", true, true),
+            ("LC_TIME", true, true),
+            ("TZ", true, true),
+            ("FEED_KEY", true, true),
+            ("AWS_SECRET_ACCESS_KEY", true, false),
+            ("LD_PRELOAD", true, false),
+            ("RUST_LOG", true, false),
+            ("AIVEX_LOG", true, false),
+            ("AIVEX_LOG_FORMAT", true, false),
+            ("AIVEX_EYE_TOKEN", false, false),
+            ("AIVEX_DATABASE_URL", false, false),
+            ("AIVEX_BUILTIN_LAUNCHER", false, false),
+            ("WATCHDOG_BACKOFF", false, false),
+            ("NOTIFY_SOCKET", false, false),
+            ("LISTEN_FDS", false, false),
         ] {
-            assert!(passes_through(k), "{k}");
+            assert_eq!(inherits(k, true, &named), builtin, "{k} built-in");
+            assert_eq!(inherits(k, false, &named), external, "{k} external");
         }
-        for k in [
-            "AIVEX_EYE_TOKEN",
-            "AWS_SECRET_ACCESS_KEY",
-            "AIVEX_DATABASE_URL",
-            "NOTIFY_SOCKET",
-        ] {
-            assert!(!passes_through(k), "{k}");
-        }
+        assert!(
+            inherits("AIVEX_EYE_TOKEN", false, &["AIVEX_EYE_TOKEN"]),
+            "named wins"
+        );
+        assert!(
+            !inherits("NOTIFY_SOCKET", true, &["NOTIFY_SOCKET"]),
+            "never the manager's"
+        );
     }
 }
