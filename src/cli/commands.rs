@@ -7,6 +7,7 @@ use crate::config::{self, Loaded};
 use crate::control::{self, protocol::Request};
 use crate::supervisor::{Mode, Outcome, Supervisor};
 use crate::tools::{self, ToolError};
+use aivex_core::contract::{ModuleStatus, RuntimeState};
 use serde_json::Value;
 use std::path::Path;
 
@@ -148,23 +149,25 @@ fn call(path: &Path, req: &Request) -> Result<Value, CliError> {
 
 fn status(path: &Path, json: bool) -> Result<i32, CliError> {
     let reply = call(path, &Request::Status)?;
-    let st = &reply["state"];
     if json {
-        println!("{}", serde_json::to_string_pretty(st).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply["state"]).unwrap_or_default()
+        );
         return Ok(0);
     }
+    let st: RuntimeState = serde_json::from_value(reply["state"].clone())
+        .map_err(|e| CliError::Failed(format!("the supervisor's state is not valid: {e}")))?;
     println!(
         "aivex {} run {} (pid {}, mode {}, up {})",
-        st["version"].as_str().unwrap_or("?"),
-        st["run_id"].as_str().unwrap_or("?"),
-        st["pid"],
-        st["mode"].as_str().unwrap_or("?"),
-        duration(st["uptime_s"].as_f64())
+        st.version,
+        st.run_id,
+        st.pid,
+        st.mode,
+        duration(Some(st.uptime_s))
     );
-    if let Some(mods) = st["modules"].as_object() {
-        for (name, m) in mods {
-            println!("{}", module_line(name, m));
-        }
+    for (name, m) in &st.modules {
+        println!("{}", module_line(name, m));
     }
     Ok(0)
 }
@@ -180,31 +183,31 @@ fn duration(s: Option<f64>) -> String {
 }
 
 /// One self-explaining line per module for `aivex status`.
-pub fn module_line(name: &str, m: &Value) -> String {
-    let mut state = m["state"].as_str().unwrap_or("?").to_string();
-    if let Some(r) = m["reason"].as_str() {
+pub fn module_line(name: &str, m: &ModuleStatus) -> String {
+    let mut state = m.state.as_str().to_string();
+    if let Some(r) = &m.reason {
         state = format!("{state} ({r})");
     }
     let head = format!("{name:<12} {state:<24}");
     let mut parts = Vec::new();
-    if let Some(pid) = m["pid"].as_i64() {
+    if let Some(pid) = m.pid {
         parts.push(format!("pid {pid}"));
     }
-    if m["uptime_s"].is_number() {
-        parts.push(format!("up {}", duration(m["uptime_s"].as_f64())));
+    if m.uptime_s.is_some() {
+        parts.push(format!("up {}", duration(m.uptime_s)));
     }
-    parts.push(format!("restarts {}", m["restarts"]));
-    if let Some(e) = m["last_exit"].as_object() {
-        let at = e.get("at").and_then(|v| v.as_str()).unwrap_or("?");
+    parts.push(format!("restarts {}", m.restarts));
+    if let Some(e) = &m.last_exit {
         parts.push(format!(
-            "last exit: {} at {at}",
-            e.get("reason").and_then(|v| v.as_str()).unwrap_or("?")
+            "last exit: {} at {}",
+            e.reason,
+            e.at.as_deref().unwrap_or("?")
         ));
     }
-    if let Some(h) = m["heartbeat_age_s"].as_f64() {
+    if let Some(h) = m.heartbeat_age_s {
         parts.push(format!("heartbeat {h:.1}s ago"));
     }
-    if let Some(n) = m["next_restart_in_s"].as_f64() {
+    if let Some(n) = m.next_restart_in_s {
         parts.push(format!("next retry in {n:.1}s"));
     }
     format!("{head} {}", parts.join(", "))
@@ -223,7 +226,9 @@ fn control_cmd(path: &Path, verb: ControlVerb, module: Option<String>) -> Result
     if let Some(summary) = reply.get("reload") {
         println!("reloaded: {summary}");
     } else if let (Some(name), Some(st)) = (reply["module"].as_str(), reply.get("status")) {
-        println!("{}", module_line(name, st));
+        if let Ok(st) = serde_json::from_value::<ModuleStatus>(st.clone()) {
+            println!("{}", module_line(name, &st));
+        }
     }
     Ok(0)
 }

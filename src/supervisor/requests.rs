@@ -23,7 +23,7 @@ impl Supervisor {
             })
         };
         let result = match req {
-            Request::Status => return ok(json!({ "state": self.state_json(now) })),
+            Request::Status => return ok(json!({ "state": self.runtime_state(now) })),
             Request::Reload => {
                 return match self.reload(now) {
                     Ok(summary) => ok(json!({ "reload": summary })),
@@ -55,7 +55,7 @@ impl Supervisor {
                 );
                 self.input(i, input, now);
                 let v = self.views();
-                ok(json!({ "module": v[i].name, "status": state::module_json(&v[i], now) }))
+                ok(json!({ "module": v[i].name, "status": state::module_status(&v[i], now) }))
             }
         }
     }

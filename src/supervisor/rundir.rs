@@ -53,7 +53,7 @@ impl RunDir {
     }
 
     /// Writes the runtime state atomically (temp file + rename in the same directory).
-    pub fn write_state(&self, state: &serde_json::Value) -> std::io::Result<()> {
+    pub fn write_state(&self, state: &aivex_core::contract::RuntimeState) -> std::io::Result<()> {
         write_atomic(
             &self.state_file(),
             &serde_json::to_vec_pretty(state).unwrap_or_default(),

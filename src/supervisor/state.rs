@@ -1,14 +1,14 @@
 //! Rendering supervision state for people and programs: the `runtime_state.json` document and
 //! the `[AIVEX] name=STATE(restarts) ...` status line. The renderers are pure functions of a
 //! snapshot (`View`); the `impl Supervisor` block takes the snapshot from the loop's slots and
-//! writes the state file. The JSON shape is a contract (Eye, `aivex status`): change it only
-//! together with its readers.
+//! writes the state file. The document is the contract type `aivex_core::contract::RuntimeState`
+//! (read by Eye and `aivex status`): a new field goes there, not into a JSON literal here.
 
 use super::policy::{Mono, State, Supervised};
 use super::{absolute, Supervisor, STATE_REFRESH};
 use crate::config::Run;
+use aivex_core::contract::state::{LastExit, ModuleState, ModuleStatus, RuntimeState};
 use aivex_platform::time::now_rfc3339;
-use serde_json::{json, Value};
 
 /// What the renderer needs to know of one module.
 pub struct View<'a> {
@@ -25,32 +25,47 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-pub fn module_json(v: &View, now: Mono) -> Value {
+/// The contract's name for a policy state.
+pub fn contract_state(s: State) -> ModuleState {
+    match s {
+        State::Running => ModuleState::Running,
+        State::Crashed => ModuleState::Crashed,
+        State::Restarting => ModuleState::Restarting,
+        State::Stopped => ModuleState::Stopped,
+        State::LoopDetected => ModuleState::LoopDetected,
+    }
+}
+
+pub fn module_status(v: &View, now: Mono) -> ModuleStatus {
     let m = v.m;
-    let last_exit = m.last_exit.as_ref().map(|e| {
-        json!({
-            "code": e.exit.code,
-            "signal": e.exit.signal,
-            "reason": e.reason,
-            "at": v.last_exit_at,
-        })
-    });
-    json!({
-        "state": m.state.as_str(),
-        "reason": if m.state == State::Stopped { m.stop_reason.map(|r| r.as_str()) } else { None },
-        "pid": v.pid,
-        "kind": v.kind,
-        "restarts": m.restarts,
-        "consecutive_failures": m.consecutive_failures,
-        "started_at": v.started_at,
-        "uptime_s": m.started_at.filter(|_| m.alive).map(|s| round(now.saturating_sub(s).as_secs_f64())),
-        "last_exit": last_exit,
-        "heartbeat_age_s": m.heartbeat_age(now).map(|d| round(d.as_secs_f64())),
-        "heartbeat_ttl_s": v.heartbeat_ttl_s,
-        "next_restart_in_s": m.retry_at.filter(|_| m.state == State::Restarting)
+    ModuleStatus {
+        state: contract_state(m.state),
+        reason: (m.state == State::Stopped)
+            .then(|| m.stop_reason.map(|r| r.as_str().to_string()))
+            .flatten(),
+        pid: v.pid,
+        kind: v.kind.to_string(),
+        restarts: m.restarts,
+        consecutive_failures: m.consecutive_failures,
+        started_at: v.started_at.map(str::to_string),
+        uptime_s: m
+            .started_at
+            .filter(|_| m.alive)
+            .map(|s| round(now.saturating_sub(s).as_secs_f64())),
+        last_exit: m.last_exit.as_ref().map(|e| LastExit {
+            code: e.exit.code,
+            signal: e.exit.signal,
+            reason: e.reason.clone(),
+            at: v.last_exit_at.map(str::to_string),
+        }),
+        heartbeat_age_s: m.heartbeat_age(now).map(|d| round(d.as_secs_f64())),
+        heartbeat_ttl_s: v.heartbeat_ttl_s,
+        next_restart_in_s: m
+            .retry_at
+            .filter(|_| m.state == State::Restarting)
             .map(|r| round(r.saturating_sub(now).as_secs_f64())),
-        "stopping": m.stopping.is_some(),
-    })
+        stopping: m.stopping.is_some(),
+    }
 }
 
 /// `[AIVEX] news=RUNNING(0) chart=RESTARTING(2) ...`
@@ -90,29 +105,29 @@ impl Supervisor {
         status_line(&self.views())
     }
 
-    pub(super) fn state_json(&self, now: Mono) -> Value {
-        let mut modules = serde_json::Map::new();
-        for v in self.views() {
-            modules.insert(v.name.to_string(), module_json(&v, now));
+    pub(super) fn runtime_state(&self, now: Mono) -> RuntimeState {
+        RuntimeState {
+            run_id: self.run.id.clone(),
+            pid: std::process::id(),
+            mode: self.mode.as_str().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            updated_at: now_rfc3339(),
+            updated_at_unix: Some(aivex_platform::time::now_unix() as f64),
+            uptime_s: now.as_secs_f64(),
+            config_path: absolute(&self.cfg.path).display().to_string(),
+            config_hash: self.cfg.hash.clone(),
+            data_dir: self.cfg.runtime.data_dir.display().to_string(),
+            shutting_down: self.shutting_down,
+            modules: self
+                .views()
+                .iter()
+                .map(|v| (v.name.to_string(), module_status(v, now)))
+                .collect(),
         }
-        json!({
-            "run_id": self.run.id,
-            "pid": std::process::id(),
-            "mode": self.mode.as_str(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "updated_at": now_rfc3339(),
-            "updated_at_unix": aivex_platform::time::now_unix(),
-            "uptime_s": now.as_secs_f64(),
-            "config_path": absolute(&self.cfg.path),
-            "config_hash": self.cfg.hash,
-            "data_dir": self.cfg.runtime.data_dir,
-            "shutting_down": self.shutting_down,
-            "modules": modules,
-        })
     }
 
     pub(super) fn write_state(&mut self, now: Mono) {
-        let st = self.state_json(now);
+        let st = self.runtime_state(now);
         if let Err(e) = self.run.write_state(&st) {
             log::warn!("cannot write runtime state: {e}");
         }
@@ -160,13 +175,13 @@ mod tests {
             status_line(&views),
             "[AIVEX] news=RUNNING(0) chart=RESTARTING(0)"
         );
-        let j = module_json(&views[1], Duration::from_secs(3));
+        let j = serde_json::to_value(module_status(&views[1], Duration::from_secs(3))).unwrap();
         assert_eq!(j["state"], "RESTARTING");
         assert_eq!(j["next_restart_in_s"], 8.0);
         assert_eq!(j["last_exit"]["code"], 1);
         assert_eq!(j["consecutive_failures"], 1);
-        let j = module_json(&views[0], Duration::from_secs(3));
+        let j = serde_json::to_value(module_status(&views[0], Duration::from_secs(3))).unwrap();
         assert_eq!(j["heartbeat_age_s"], 3.0);
-        assert_eq!(j["reason"], Value::Null);
+        assert_eq!(j["reason"], serde_json::Value::Null);
     }
 }
