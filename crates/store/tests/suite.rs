@@ -10,8 +10,8 @@
 
 use aivex_core::ModuleError;
 use aivex_store::{
-    redact_url, Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, SignalFilter,
-    SignalRecord, Store, StoreError, UpsertCounts, Workers, SCHEMA_VERSION,
+    redact_url, Article, Component, Feedback, Fundamental, GovernorLogRecord, OhlcvRow,
+    SignalFilter, SignalRecord, Store, StoreError, UpsertCounts, Workers, SCHEMA_VERSION,
 };
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -180,8 +180,8 @@ fn with_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + '
         .unwrap_or_else(|e| panic!("{what}: no result within {DEADLINE:?}: {e}"))
 }
 
-fn bar(symbol: &str, ts: i64, close: f64) -> Bar {
-    Bar {
+fn bar(symbol: &str, ts: i64, close: f64) -> OhlcvRow {
+    OhlcvRow {
         symbol: symbol.into(),
         interval: "1d".into(),
         ts,
@@ -199,7 +199,7 @@ fn bar(symbol: &str, ts: i64, close: f64) -> Bar {
     }
 }
 
-fn bars_for(symbol: &str, n: i64, start: i64) -> Vec<Bar> {
+fn bars_for(symbol: &str, n: i64, start: i64) -> Vec<OhlcvRow> {
     (0..n)
         .map(|i| bar(symbol, start + i * 86_400, 100.0 + i as f64 * 0.25))
         .collect()
@@ -969,7 +969,7 @@ fn mariadb_connection_drop_and_server_restart() {
         }
     }
     assert_eq!(retried.expect("next cycle succeeds").inserted, 500);
-    let all: Vec<Bar> = [a, b, c].concat();
+    let all: Vec<OhlcvRow> = [a, b, c].concat();
     assert_eq!(s.upsert_bars(&all).expect("all again"), counts(0, 0, 1500));
     assert_eq!(
         db.raw_count("SELECT COUNT(*) FROM ohlcv"),
