@@ -1042,3 +1042,82 @@ fn mariadb_no_password_in_any_output() {
     assert!(!text.contains(secret), "{text}");
     assert_eq!(class(err), "ExternalServiceError", "{text}");
 }
+
+/// A write InnoDB rolls back as a deadlock victim is run again, not reported. An outside
+/// transaction changes many rows (so InnoDB picks the lighter store transaction as the
+/// victim), the store's upsert takes row S000 and waits for S001, then the outside
+/// transaction asks for S000: a cycle. The store must retry and, once the outside
+/// transaction commits, succeed with counts from its last attempt only.
+#[test]
+fn mariadb_deadlock_is_retried() {
+    let Some(db) = TestDb::mysql() else { return };
+    let mut s = db.migrated();
+    let c = |i: usize, value: f64| Component {
+        symbol: format!("S{i:03}"),
+        kind: "chart".into(),
+        value,
+        as_of: 1,
+        computed_at: 2,
+        detail: "{}".into(),
+    };
+    let seed: Vec<Component> = (0..200).map(|i| c(i, 0.0)).collect();
+    assert_eq!(s.upsert_components(&seed).expect("seed"), counts(200, 0, 0));
+
+    let mut outside = mysql_admin(&db.url);
+    outside
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .expect("isolation");
+    outside.query_drop("START TRANSACTION").expect("begin");
+    outside
+        .query_drop("UPDATE components SET value = 1 WHERE symbol >= 'S001'")
+        .expect("outside holds S001..S199");
+
+    let writer = thread::spawn(move || {
+        let r = s.upsert_components(&[c(0, 5.0), c(1, 5.0)]);
+        (r, s)
+    });
+    // Wait (with a deadline) until the store's transaction is blocked on S001: its insert
+    // has run for half a second (an insert that is not waiting takes microseconds). The
+    // processlist, because MariaDB's innodb_trx can show a waiting transaction as RUNNING.
+    let mut watcher = mysql_admin(&db.url);
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: Option<i64> = watcher
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() \
+                 AND info LIKE 'INSERT INTO components%' AND time_ms > 500",
+            )
+            .expect("processlist");
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the store never waited for S001"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    // Closes the cycle; the store's transaction is the victim, so this one goes through.
+    outside
+        .query_drop("UPDATE components SET value = 2 WHERE symbol = 'S000'")
+        .expect("the outside transaction is not the victim");
+    outside.query_drop("COMMIT").expect("commit");
+
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(writer.join());
+    });
+    let (result, s) = rx
+        .recv_timeout(DEADLINE)
+        .expect("the store write finished")
+        .expect("writer thread");
+    assert_eq!(result.expect("retried, not reported"), counts(0, 2, 0));
+    let got: Vec<f64> = s
+        .all_components()
+        .expect("read")
+        .iter()
+        .take(3)
+        .map(|c| c.value)
+        .collect();
+    assert_eq!(got, vec![5.0, 5.0, 1.0]);
+}
