@@ -4,7 +4,9 @@
 //! idempotent re-runs, outcome scoring, calibration numbers and the exports switch.
 
 use crate::harness::*;
-use aivex_store::{Bar, Component, Feedback, GovernorLogRecord, SignalFilter, SignalRecord, Store};
+use aivex_store::{
+    Component, Feedback, GovernorLogRecord, OhlcvRow, SignalFilter, SignalRecord, Store,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -432,8 +434,8 @@ fn outcome_scoring_writes_one_auto_row_per_signal() {
             .record_decision(&signal(id, dir, at), &log(id, at))
             .unwrap());
     }
-    let bars: Vec<Bar> = (0..=8)
-        .map(|i| Bar {
+    let bars: Vec<OhlcvRow> = (0..=8)
+        .map(|i| OhlcvRow {
             symbol: "AAPL".into(),
             interval: "1d".into(),
             ts: t0 + i * day,
@@ -737,7 +739,7 @@ fn outcome_waiting_for_bars_is_scored_when_they_arrive() {
         at: rec.created_at,
     };
     store.record_decision(&rec, &g).unwrap();
-    let bar = |i: i64, close: f64| Bar {
+    let bar = |i: i64, close: f64| OhlcvRow {
         symbol: "MSFT".into(),
         interval: "1d".into(),
         ts: t0 + i * day,

@@ -13,12 +13,12 @@
 //!         job and one transaction per symbol, as the chart module does)
 //!       | load-data
 
-use aivex_store::{Bar, Store};
+use aivex_store::{OhlcvRow, Store};
 use mysql::prelude::Queryable;
 use std::io::Write;
 use std::time::Instant;
 
-fn bars_of(symbol_index: usize, bars: usize) -> Vec<Bar> {
+fn bars_of(symbol_index: usize, bars: usize) -> Vec<OhlcvRow> {
     let symbol = format!("S{symbol_index:04}");
     // A cheap deterministic walk: the values differ per row, which is what matters for the
     // database; their realism does not.
@@ -31,7 +31,7 @@ fn bars_of(symbol_index: usize, bars: usize) -> Vec<Bar> {
                 .wrapping_add(1442695040888963407);
             let step = ((state >> 33) % 2001) as f64 / 1000.0 - 1.0;
             price = (price + step).max(1.0);
-            Bar {
+            OhlcvRow {
                 symbol: symbol.clone(),
                 interval: "1m".into(),
                 ts: 1_500_000_000 + i as i64 * 60,

@@ -1,12 +1,25 @@
-//! The schema migrations embedded in the binary and the pure rules for applying them.
+//! The schema migrations embedded in the binary, the `schema_migrations` table that records
+//! them, and the rules for applying them.
 //!
 //! It owns the list of migrations per dialect (compiled in with `include_str!`, so the static
-//! binary carries them), their sha256 checksums, and `plan`: given what a database says it
-//! has applied, which migrations are pending or why the run must be refused. It must not
-//! touch a database: the backends run the plan.
+//! binary carries them), their sha256 checksums, `plan` (pure: given what a database says it
+//! has applied, which migrations are pending or why the run must be refused), and `run`,
+//! which applies the plan through `db::Db` with both dialects' `schema_migrations` statements
+//! side by side. It must not lock or open transactions: the backend wraps `run` in what makes
+//! it safe there (SQLite: one write transaction; MySQL/MariaDB: a named server lock).
 
+use crate::db::{column, Db, Dialect, Param};
 use crate::error::{Result, StoreError};
 use sha2::{Digest, Sha256};
+
+/// What `Store::migrate` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Versions applied by this run, in order.
+    pub applied: Vec<u32>,
+    /// The schema version after the run.
+    pub version: u32,
+}
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +50,108 @@ pub(crate) const MYSQL: &[Migration] = &[Migration {
 
 /// The schema version this binary needs (the highest embedded migration).
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The migrations of a dialect.
+pub(crate) fn embedded(dialect: Dialect) -> &'static [Migration] {
+    match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Mysql => MYSQL,
+    }
+}
+
+/// The rows of `schema_migrations`, none when the table does not exist yet.
+pub(crate) fn applied<D: Db>(db: &mut D) -> Result<Vec<Applied>> {
+    let exists = match D::DIALECT {
+        Dialect::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        }
+        Dialect::Mysql => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'"
+        }
+    };
+    let n: Vec<i64> = column(db, exists, &[])?;
+    if n.first().copied().unwrap_or(0) == 0 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(u32, String)> = db.rows(
+        "SELECT version, checksum FROM schema_migrations ORDER BY version",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, checksum)| Applied { version, checksum })
+        .collect())
+}
+
+/// Applies the pending migrations of `D`'s dialect in order and records each in
+/// `schema_migrations`; the backend holds its lock or transaction around this.
+pub(crate) fn run<D: Db>(db: &mut D) -> Result<MigrateReport> {
+    let create = match D::DIALECT {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER NOT NULL PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at INTEGER NOT NULL
+            )"
+        }
+        Dialect::Mysql => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INT NOT NULL PRIMARY KEY,
+                name VARCHAR(255) NOT NULL,
+                checksum CHAR(64) NOT NULL,
+                applied_at BIGINT NOT NULL
+            ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+        }
+    };
+    db.exec(create, &[])?;
+    let done = applied(db)?;
+    let pending = plan(embedded(D::DIALECT), &done)?;
+    let mut report = MigrateReport {
+        applied: Vec::new(),
+        version: current_version(&done),
+    };
+    let record = match D::DIALECT {
+        Dialect::Sqlite => {
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+             VALUES (?, ?, ?, CAST(strftime('%s', 'now') AS INTEGER))"
+        }
+        Dialect::Mysql => {
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
+             VALUES (?, ?, ?, UNIX_TIMESTAMP())"
+        }
+    };
+    for m in pending {
+        let failed = |detail: String| StoreError::MigrationFailed {
+            version: m.version,
+            name: m.name.to_string(),
+            detail,
+        };
+        match D::DIALECT {
+            // SQLite runs a whole file in one call (inside the backend's transaction).
+            Dialect::Sqlite => db.batch(m.sql).map_err(failed)?,
+            // MySQL/MariaDB take one statement per call.
+            Dialect::Mysql => {
+                for stmt in statements(m.sql) {
+                    db.batch(&stmt).map_err(failed)?;
+                }
+            }
+        }
+        let sum = checksum(m.sql);
+        db.exec(
+            record,
+            &[
+                Param::from(m.version),
+                Param::Text(m.name),
+                Param::Text(&sum),
+            ],
+        )?;
+        report.applied.push(m.version);
+        report.version = m.version;
+    }
+    Ok(report)
+}
 
 /// sha256 hex of a migration's text.
 pub(crate) fn checksum(sql: &str) -> String {

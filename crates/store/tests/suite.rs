@@ -10,8 +10,8 @@
 
 use aivex_core::ModuleError;
 use aivex_store::{
-    redact_url, Article, Bar, Component, Feedback, Fundamental, GovernorLogRecord, SignalFilter,
-    SignalRecord, Store, StoreError, UpsertCounts, Workers, SCHEMA_VERSION,
+    redact_url, Article, Component, Feedback, Fundamental, GovernorLogRecord, OhlcvRow,
+    SignalFilter, SignalRecord, Store, StoreError, UpsertCounts, Workers, SCHEMA_VERSION,
 };
 use mysql::prelude::Queryable;
 use std::path::{Path, PathBuf};
@@ -180,8 +180,8 @@ fn with_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + '
         .unwrap_or_else(|e| panic!("{what}: no result within {DEADLINE:?}: {e}"))
 }
 
-fn bar(symbol: &str, ts: i64, close: f64) -> Bar {
-    Bar {
+fn bar(symbol: &str, ts: i64, close: f64) -> OhlcvRow {
+    OhlcvRow {
         symbol: symbol.into(),
         interval: "1d".into(),
         ts,
@@ -199,7 +199,7 @@ fn bar(symbol: &str, ts: i64, close: f64) -> Bar {
     }
 }
 
-fn bars_for(symbol: &str, n: i64, start: i64) -> Vec<Bar> {
+fn bars_for(symbol: &str, n: i64, start: i64) -> Vec<OhlcvRow> {
     (0..n)
         .map(|i| bar(symbol, start + i * 86_400, 100.0 + i as f64 * 0.25))
         .collect()
@@ -969,7 +969,7 @@ fn mariadb_connection_drop_and_server_restart() {
         }
     }
     assert_eq!(retried.expect("next cycle succeeds").inserted, 500);
-    let all: Vec<Bar> = [a, b, c].concat();
+    let all: Vec<OhlcvRow> = [a, b, c].concat();
     assert_eq!(s.upsert_bars(&all).expect("all again"), counts(0, 0, 1500));
     assert_eq!(
         db.raw_count("SELECT COUNT(*) FROM ohlcv"),
@@ -1041,4 +1041,83 @@ fn mariadb_no_password_in_any_output() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains(secret), "{text}");
     assert_eq!(class(err), "ExternalServiceError", "{text}");
+}
+
+/// A write InnoDB rolls back as a deadlock victim is run again, not reported. An outside
+/// transaction changes many rows (so InnoDB picks the lighter store transaction as the
+/// victim), the store's upsert takes row S000 and waits for S001, then the outside
+/// transaction asks for S000: a cycle. The store must retry and, once the outside
+/// transaction commits, succeed with counts from its last attempt only.
+#[test]
+fn mariadb_deadlock_is_retried() {
+    let Some(db) = TestDb::mysql() else { return };
+    let mut s = db.migrated();
+    let c = |i: usize, value: f64| Component {
+        symbol: format!("S{i:03}"),
+        kind: "chart".into(),
+        value,
+        as_of: 1,
+        computed_at: 2,
+        detail: "{}".into(),
+    };
+    let seed: Vec<Component> = (0..200).map(|i| c(i, 0.0)).collect();
+    assert_eq!(s.upsert_components(&seed).expect("seed"), counts(200, 0, 0));
+
+    let mut outside = mysql_admin(&db.url);
+    outside
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .expect("isolation");
+    outside.query_drop("START TRANSACTION").expect("begin");
+    outside
+        .query_drop("UPDATE components SET value = 1 WHERE symbol >= 'S001'")
+        .expect("outside holds S001..S199");
+
+    let writer = thread::spawn(move || {
+        let r = s.upsert_components(&[c(0, 5.0), c(1, 5.0)]);
+        (r, s)
+    });
+    // Wait (with a deadline) until the store's transaction is blocked on S001: its insert
+    // has run for half a second (an insert that is not waiting takes microseconds). The
+    // processlist, because MariaDB's innodb_trx can show a waiting transaction as RUNNING.
+    let mut watcher = mysql_admin(&db.url);
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: Option<i64> = watcher
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() \
+                 AND info LIKE 'INSERT INTO components%' AND time_ms > 500",
+            )
+            .expect("processlist");
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the store never waited for S001"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    // Closes the cycle; the store's transaction is the victim, so this one goes through.
+    outside
+        .query_drop("UPDATE components SET value = 2 WHERE symbol = 'S000'")
+        .expect("the outside transaction is not the victim");
+    outside.query_drop("COMMIT").expect("commit");
+
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(writer.join());
+    });
+    let (result, s) = rx
+        .recv_timeout(DEADLINE)
+        .expect("the store write finished")
+        .expect("writer thread");
+    assert_eq!(result.expect("retried, not reported"), counts(0, 2, 0));
+    let got: Vec<f64> = s
+        .all_components()
+        .expect("read")
+        .iter()
+        .take(3)
+        .map(|c| c.value)
+        .collect();
+    assert_eq!(got, vec![5.0, 5.0, 1.0]);
 }

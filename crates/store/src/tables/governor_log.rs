@@ -1,0 +1,148 @@
+//! The `governor_log` table: the governor's log line for each decision, written in the same
+//! transaction as its signal (`tables/signals.rs` calls `insert`).
+//!
+//! It owns `GovernorLogRecord`, its checks, every statement on `governor_log` (identical in
+//! both dialects) and the `Store` methods that read log lines. It must not open connections or
+//! transactions (the backends do) or read the clock.
+
+use crate::db::{placeholders, Cells, Db, Decode, Param};
+use crate::error::Result;
+use crate::tables::signals::DECISIONS;
+use crate::tables::{invalid, non_empty, one_of};
+use crate::Store;
+use std::collections::HashMap;
+
+/// The governor's log line for one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GovernorLogRecord {
+    pub signal_id: String,
+    pub symbol: String,
+    pub decision: String,
+    pub reason_codes: String,
+    /// JSON text: every rule evaluated with its inputs.
+    pub rules_json: String,
+    pub config_hash: String,
+    pub at: i64,
+}
+
+/// The columns, in the order of `params` and `Decode for GovernorLogRecord` (`rules` holds
+/// `rules_json`); `id` is the database's own autoincrement.
+const COLS: &str = "signal_id, symbol, decision, reason_codes, rules, config_hash, at";
+
+/// Log lines of up to this many signals per query (well under every dialect's placeholder
+/// limit).
+const IDS_PER_QUERY: usize = 500;
+
+fn params(g: &GovernorLogRecord) -> [Param<'_>; 7] {
+    [
+        (&g.signal_id).into(),
+        (&g.symbol).into(),
+        (&g.decision).into(),
+        (&g.reason_codes).into(),
+        (&g.rules_json).into(),
+        (&g.config_hash).into(),
+        g.at.into(),
+    ]
+}
+
+impl Decode for GovernorLogRecord {
+    fn decode(r: &mut impl Cells) -> Result<Self> {
+        Ok(GovernorLogRecord {
+            signal_id: r.get(0)?,
+            symbol: r.get(1)?,
+            decision: r.get(2)?,
+            reason_codes: r.get(3)?,
+            rules_json: r.get(4)?,
+            config_hash: r.get(5)?,
+            at: r.get(6)?,
+        })
+    }
+}
+
+/// Checks the log line of the signal `signal_id` (after the signal's own checks).
+pub(crate) fn validate(g: &GovernorLogRecord, signal_id: &str) -> Result<()> {
+    if g.signal_id != signal_id {
+        return Err(invalid(
+            "governor log",
+            0,
+            "signal_id",
+            "differs from the signal's id",
+        ));
+    }
+    one_of("governor log", 0, "decision", &g.decision, &DECISIONS)?;
+    non_empty("governor log", 0, "config_hash", &g.config_hash, 128)
+}
+
+/// Appends a log line; runs inside the transaction that inserted its signal.
+pub(crate) fn insert(db: &mut impl Db, g: &GovernorLogRecord) -> Result<()> {
+    let args = params(g);
+    let marks = placeholders(1, args.len());
+    db.exec(
+        &format!("INSERT INTO governor_log ({COLS}) VALUES {marks}"),
+        &args,
+    )?;
+    Ok(())
+}
+
+/// `(sql, params)` for the log lines of `ids` (at most `IDS_PER_QUERY`), grouped by signal
+/// and oldest first within one.
+fn logs_query<'a>(ids: &[&'a str]) -> (String, Vec<Param<'a>>) {
+    let marks = vec!["?"; ids.len()].join(", ");
+    (
+        format!(
+            "SELECT {COLS} FROM governor_log WHERE signal_id IN ({marks}) ORDER BY signal_id, id"
+        ),
+        ids.iter().map(|id| Param::Text(id)).collect(),
+    )
+}
+
+impl Store {
+    /// The governor log lines of a signal, oldest first.
+    pub fn governor_log_for(&self, signal_id: &str) -> Result<Vec<GovernorLogRecord>> {
+        let (q, p) = logs_query(&[signal_id]);
+        db_read!(self, |db| db.rows(&q, &p))
+    }
+
+    /// The governor log lines of each of `ids`, in the order of `ids` (oldest first within
+    /// one), in one query per few hundred ids: what a page of signals needs.
+    pub fn governor_logs_for(&self, ids: &[&str]) -> Result<Vec<Vec<GovernorLogRecord>>> {
+        let mut by_id: HashMap<String, Vec<GovernorLogRecord>> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let (q, p) = logs_query(chunk);
+            let lines: Vec<GovernorLogRecord> = db_read!(self, |db| db.rows(&q, &p))?;
+            for g in lines {
+                by_id.entry(g.signal_id.clone()).or_default().push(g);
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| by_id.remove(*id).unwrap_or_default())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_query_has_one_mark_per_id() {
+        let (sql, params) = logs_query(&["a", "b", "c"]);
+        assert!(sql.contains("IN (?, ?, ?)"), "{sql}");
+        assert_eq!(params.len(), 3);
+        assert_eq!(COLS.split(", ").count(), params_width());
+    }
+
+    fn params_width() -> usize {
+        let g = GovernorLogRecord {
+            signal_id: "s".into(),
+            symbol: "A".into(),
+            decision: "allow".into(),
+            reason_codes: String::new(),
+            rules_json: "[]".into(),
+            config_hash: "h".into(),
+            at: 1,
+        };
+        params(&g).len()
+    }
+}

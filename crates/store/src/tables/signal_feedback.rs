@@ -1,0 +1,109 @@
+//! The `signal_feedback` table: what a source (a person, a replay) says became of a signal,
+//! one row per (signal_id, source), never overwritten.
+//!
+//! It owns `Feedback`, its checks, every statement on `signal_feedback` in both dialects side
+//! by side, and the `Store` methods that write and read feedback. It must not open
+//! connections or transactions (the backends do) or read the clock.
+
+use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
+use crate::error::{Result, StoreError};
+use crate::tables::{finite, non_empty};
+use crate::Store;
+
+/// Feedback on a signal from one source; unique per (signal_id, source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub signal_id: String,
+    pub source: String,
+    pub outcome: String,
+    pub realized_return: Option<f64>,
+    pub horizon_s: Option<i64>,
+    pub note: Option<String>,
+    pub at: i64,
+}
+
+/// The columns, in the order of `params` and `Decode for Feedback`; `id` is the database's
+/// own autoincrement.
+const COLS: &str = "signal_id, source, outcome, realized_return, horizon_s, note, at";
+
+fn params(f: &Feedback) -> [Param<'_>; 7] {
+    [
+        (&f.signal_id).into(),
+        (&f.source).into(),
+        (&f.outcome).into(),
+        f.realized_return.into(),
+        f.horizon_s.into(),
+        f.note.as_deref().into(),
+        f.at.into(),
+    ]
+}
+
+impl Decode for Feedback {
+    fn decode(r: &mut impl Cells) -> Result<Self> {
+        Ok(Feedback {
+            signal_id: r.get(0)?,
+            source: r.get(1)?,
+            outcome: r.get(2)?,
+            realized_return: r.get(3)?,
+            horizon_s: r.get(4)?,
+            note: r.get(5)?,
+            at: r.get(6)?,
+        })
+    }
+}
+
+pub(crate) fn validate(f: &Feedback) -> Result<()> {
+    non_empty("feedback", 0, "signal_id", &f.signal_id, 64)?;
+    non_empty("feedback", 0, "source", &f.source, 64)?;
+    non_empty("feedback", 0, "outcome", &f.outcome, 64)?;
+    if let Some(r) = f.realized_return {
+        finite("feedback", 0, "realized_return", r)?;
+    }
+    Ok(())
+}
+
+/// Inserts unless (signal_id, source) exists, then reads back the stored row.
+fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
+    let on_repeat = match D::DIALECT {
+        Dialect::Sqlite => "ON CONFLICT (signal_id, source) DO NOTHING",
+        // `id = id` makes a repeat a no-op with 0 affected rows instead of an error.
+        Dialect::Mysql => "ON DUPLICATE KEY UPDATE id = id",
+    };
+    let args = params(f);
+    let marks = placeholders(1, args.len());
+    let created = db.exec(
+        &format!("INSERT INTO signal_feedback ({COLS}) VALUES {marks} {on_repeat}"),
+        &args,
+    )? == 1;
+    let stored = db
+        .rows::<Feedback>(
+            &format!("SELECT {COLS} FROM signal_feedback WHERE signal_id = ? AND source = ?"),
+            &[(&f.signal_id).into(), (&f.source).into()],
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "feedback ({}, {}) vanished right after its insert",
+                f.signal_id, f.source
+            ))
+        })?;
+    Ok((stored, created))
+}
+
+impl Store {
+    /// Stores feedback unless feedback from the same source for the same signal exists;
+    /// returns the stored row and whether this call created it. Feedback on an unknown
+    /// signal is a constraint error (DataValidation).
+    pub fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {
+        validate(f)?;
+        db_write!(self, |db| insert(db, f))
+    }
+
+    /// Feedback at or after `since` (all without it), oldest first.
+    pub fn feedback_since(&self, since: Option<i64>) -> Result<Vec<Feedback>> {
+        let q = format!("SELECT {COLS} FROM signal_feedback WHERE at >= ? ORDER BY at, id");
+        db_read!(self, |db| db
+            .rows(&q, &[Param::Int(since.unwrap_or(i64::MIN))]))
+    }
+}
