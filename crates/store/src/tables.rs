@@ -33,6 +33,14 @@ pub(crate) fn non_empty(what: &str, i: usize, field: &str, v: &str, max: usize) 
     at_most(what, i, field, v, max)
 }
 
+/// A symbol of the one alphabet (`aivex_core::contract::Symbol`): the store accepts exactly
+/// what ingest, brain and Eye accept.
+pub(crate) fn symbol(what: &str, i: usize, v: &str) -> Result<()> {
+    aivex_core::contract::Symbol::parse(v)
+        .map(drop)
+        .map_err(|e| invalid(what, i, "symbol", e.why))
+}
+
 /// At most `max` characters (empty allowed).
 pub(crate) fn at_most(what: &str, i: usize, field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {

@@ -36,7 +36,7 @@ impl fmt::Display for SymbolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The text is shown with escapes and cut, so a hostile value cannot flood a log line.
         let shown: String = self.text.chars().take(40).collect();
-        write!(f, "symbol {shown:?} is not valid: {}", self.why)
+        write!(f, "symbol {shown:?} is not valid: it {}", self.why)
     }
 }
 
@@ -56,13 +56,13 @@ impl Symbol {
         };
         let b = text.as_bytes();
         if b.is_empty() {
-            return err("empty");
+            return err("is empty");
         }
         if b.len() > MAX_LEN {
-            return err("longer than 32 characters");
+            return err("is longer than 32 characters");
         }
         if !b.iter().all(|&c| c.is_ascii_alphanumeric() || punct(c)) {
-            return err("only letters, digits and . - / = ^ _ : are allowed");
+            return err("may hold only letters, digits and . - / = ^ _ :");
         }
         if !(b[0].is_ascii_alphanumeric() || b[0] == b'^') {
             return err("must start with a letter, a digit or ^");
@@ -71,7 +71,7 @@ impl Symbol {
             return err("must end with a letter or a digit");
         }
         if b.windows(2).any(|w| punct(w[0]) && punct(w[1])) {
-            return err("two punctuation characters in a row");
+            return err("has two punctuation characters in a row");
         }
         Ok(Symbol(text.to_string()))
     }
@@ -156,20 +156,20 @@ mod tests {
     fn everything_else_is_refused_with_a_reason() {
         let long = "A".repeat(33);
         for (s, why) in [
-            ("", "empty"),
-            (long.as_str(), "longer than 32 characters"),
-            ("AA PL", "only letters"),
-            ("AAPL?x", "only letters"),
-            ("a%2F", "only letters"),
-            ("Ä", "only letters"),
+            ("", "is empty"),
+            (long.as_str(), "is longer than 32 characters"),
+            ("AA PL", "may hold only"),
+            ("AAPL?x", "may hold only"),
+            ("a%2F", "may hold only"),
+            ("Ä", "may hold only"),
             ("../etc", "must start"),
             ("/etc", "must start"),
             (".A", "must start"),
             ("AAPL.", "must end"),
             ("^", "must end"),
-            ("A..B", "two punctuation"),
-            ("A/.B", "two punctuation"),
-            ("BTC//USD", "two punctuation"),
+            ("A..B", "has two punctuation"),
+            ("A/.B", "has two punctuation"),
+            ("BTC//USD", "has two punctuation"),
         ] {
             let e = Symbol::parse(s).unwrap_err();
             assert!(e.why.starts_with(why), "{s:?}: {}", e.why);

@@ -8,7 +8,7 @@
 use crate::counts::{insert_or_update, row_counts, UpsertCounts};
 use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
-use crate::tables::{finite, non_empty, one_of};
+use crate::tables::{finite, one_of, symbol};
 use crate::Store;
 
 /// A per-symbol component score, one row per (symbol, kind), updated in place.
@@ -57,7 +57,7 @@ impl Decode for Component {
 }
 
 pub(crate) fn validate(i: usize, c: &Component) -> Result<()> {
-    non_empty("component", i, "symbol", &c.symbol, 32)?;
+    symbol("component", i, &c.symbol)?;
     one_of("component", i, "kind", &c.kind, &KINDS)?;
     finite("component", i, "value", c.value)
 }

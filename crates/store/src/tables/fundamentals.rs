@@ -7,7 +7,7 @@
 use crate::counts::{insert_or_update, row_counts, UpsertCounts};
 use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
-use crate::tables::{at_most, finite, invalid, is_date, non_empty};
+use crate::tables::{at_most, finite, invalid, is_date, non_empty, symbol};
 use crate::Store;
 
 /// One fundamentals fact. `period_end` and `filed` are 'YYYY-MM-DD'.
@@ -53,7 +53,7 @@ impl Decode for Fundamental {
 }
 
 pub(crate) fn validate(i: usize, f: &Fundamental) -> Result<()> {
-    non_empty("fundamental", i, "symbol", &f.symbol, 32)?;
+    symbol("fundamental", i, &f.symbol)?;
     non_empty("fundamental", i, "metric", &f.metric, 128)?;
     non_empty("fundamental", i, "source", &f.source, 64)?;
     at_most("fundamental", i, "unit", &f.unit, 32)?;

@@ -10,7 +10,7 @@
 use crate::counts::{split_counts, UpsertCounts};
 use crate::db::{column, placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
-use crate::tables::{finite, non_empty};
+use crate::tables::{finite, non_empty, symbol};
 use crate::Store;
 use std::collections::HashMap;
 
@@ -140,7 +140,7 @@ impl Decode for Candle {
 
 /// Checks a bar; `i` is its position in the batch (for the error message).
 pub(crate) fn validate(i: usize, b: &OhlcvRef<'_>) -> Result<()> {
-    non_empty("bar", i, "symbol", b.symbol, 32)?;
+    symbol("bar", i, b.symbol)?;
     non_empty("bar", i, "interval", b.interval, 16)?;
     non_empty("bar", i, "source", b.source, 64)?;
     for (field, v) in [

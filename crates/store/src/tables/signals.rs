@@ -9,7 +9,7 @@
 use crate::db::{column, placeholders, qualified, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
 use crate::tables::governor_log::{self, GovernorLogRecord};
-use crate::tables::{finite, non_empty, one_of};
+use crate::tables::{finite, non_empty, one_of, symbol};
 use crate::Store;
 
 /// A composite signal and the governor's decision on it.
@@ -93,7 +93,7 @@ impl Decode for SignalRecord {
 /// Checks a signal and then its governor log line.
 pub(crate) fn validate(s: &SignalRecord, g: &GovernorLogRecord) -> Result<()> {
     non_empty("signal", 0, "id", &s.id, 64)?;
-    non_empty("signal", 0, "symbol", &s.symbol, 32)?;
+    symbol("signal", 0, &s.symbol)?;
     one_of("signal", 0, "decision", &s.decision, &DECISIONS)?;
     finite("signal", 0, "score", s.score)?;
     finite("signal", 0, "confidence", s.confidence)?;
