@@ -55,7 +55,7 @@ fn getenv(k: &str) -> Option<String> {
 }
 
 pub fn load(path: &Path) -> Result<Loaded, CliError> {
-    config::load(path, crate::modules::BUILTINS, &getenv).map_err(CliError::Config)
+    config::load(path, &crate::modules::REGISTRY, &getenv).map_err(CliError::Config)
 }
 
 fn init_logging(verbose: bool) {
@@ -73,7 +73,7 @@ fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
         log::warn!("{w}");
     }
     auto_migrate(&loaded.config);
-    let sup = Supervisor::new(loaded.config, mode, crate::modules::BUILTINS)
+    let sup = Supervisor::new(loaded.config, mode, &crate::modules::REGISTRY)
         .map_err(|e| CliError::Failed(e.to_string()))?;
     Ok(match sup.run() {
         Outcome::Stopped | Outcome::OnceOk => 0,

@@ -2,8 +2,9 @@
 //! environment overrides, and validating. The only file I/O of the config layer lives here.
 
 use super::env;
-use super::locate::line_of;
+use super::locate::{key_line, line_of, settings_line};
 use super::manifest::{self, hex, SandboxDefaults};
+use super::registry::Registry;
 use super::{
     resolve_against, Config, ConfigError, DatabaseConfig, Problem, RuntimeConfig, WatchdogConfig,
 };
@@ -63,18 +64,18 @@ struct RawGlobal {
     database: RawDatabase,
 }
 
-/// Tables the global file may hold besides the supervisor's own; others get a warning.
-const KNOWN_TABLES: &[&str] = &[
-    "watchdog", "runtime", "database", "eye", "brain", "governor", "logging",
-];
+/// The supervisor's own tables; the registry adds the ones built-ins read (`[eye]`). Any other
+/// table gets a warning: nothing reads it.
+const OWN_TABLES: &[&str] = &["watchdog", "runtime", "database"];
 
-/// Loads `path` and every enabled module. `builtins` is the registry of built-in module names
-/// (for the "appears in the registry" startup check). `getenv` supplies overrides.
+/// Loads `path` and every enabled module, checking each built-in's `[settings]` and the global
+/// tables built-ins own through `registry`. `getenv` supplies overrides.
 pub fn load(
     path: &Path,
-    builtins: &[&str],
+    registry: &Registry,
     getenv: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, ConfigError> {
+    let builtins = registry.names;
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::one(path, None, format!("cannot read config file: {e}")))?;
     let raw: RawGlobal =
@@ -91,7 +92,8 @@ pub fn load(
     let mut warnings = Vec::new();
     let mut problems = Vec::new();
     for key in table.keys() {
-        if !KNOWN_TABLES.contains(&key.as_str()) {
+        let owned = registry.tables.iter().any(|t| t.table == key.as_str());
+        if !OWN_TABLES.contains(&key.as_str()) && !owned {
             warnings.push(Problem {
                 file: path.to_path_buf(),
                 line: line_of(&text, key, "").or_else(|| line_of(&text, "", key)),
@@ -203,7 +205,15 @@ pub fn load(
         match manifest::parse(name, &mdir, &mpath, &mtext, &sandbox_defaults) {
             Ok(spec) => {
                 if let super::Run::Builtin(b) = &spec.run {
-                    if !builtins.contains(&b.as_str()) {
+                    if builtins.contains(&b.as_str()) {
+                        if let Err(msg) = (registry.check_settings)(b, &spec.settings) {
+                            problems.push(Problem {
+                                file: mpath.clone(),
+                                line: settings_line(&mtext, &msg),
+                                message: msg,
+                            });
+                        }
+                    } else {
                         warnings.push(Problem {
                             file: mpath.clone(),
                             line: line_of(&mtext, "", "builtin"),
@@ -217,6 +227,26 @@ pub fn load(
                 modules.push(spec)
             }
             Err(e) => problems.extend(e.problems),
+        }
+    }
+    // A built-in's global table ([eye]) is checked when that built-in runs.
+    for owned in registry.tables {
+        let enabled = modules
+            .iter()
+            .any(|m| m.run == super::Run::Builtin(owned.builtin.to_string()));
+        if !enabled {
+            continue;
+        }
+        let value = table
+            .get(owned.table)
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        if let Err(msg) = (owned.check)(&value, getenv) {
+            problems.push(Problem {
+                file: path.to_path_buf(),
+                line: key_line(&text, owned.table, &msg),
+                message: msg,
+            });
         }
     }
     if runtime.enabled.is_empty() {
@@ -375,7 +405,7 @@ mod tests {
             "modules/a/module.toml",
             "command = [\"sleep\", \"1\"]\n",
         );
-        let l = load(&d.join("aivex.toml"), &[], &|_| None).unwrap();
+        let l = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None).unwrap();
         assert_eq!(l.config.modules.len(), 1);
         assert_eq!(l.config.runtime.data_dir, d.join("data"));
         assert_eq!(l.config.watchdog, WatchdogConfig::default());
@@ -395,7 +425,7 @@ mod tests {
             "aivex.toml",
             "[runtime]\nenabled = []\n[watchdog]\n\nbackoff_base_s = -1\n",
         );
-        let e = load(&d.join("aivex.toml"), &[], &|_| None)
+        let e = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -403,7 +433,7 @@ mod tests {
             "{e}"
         );
         write(&d, "aivex.toml", "[runtime]\nenabled = [\"a\"\n");
-        let e = load(&d.join("aivex.toml"), &[], &|_| None)
+        let e = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("aivex.toml:"), "{e}");
@@ -417,7 +447,7 @@ mod tests {
             "aivex.toml",
             "[runtime]\nenabled = []\n[watchdog]\nbackoff_base_s = 60\ncrash_loop_window_s = 100\n",
         );
-        let l = load(&d.join("aivex.toml"), &[], &|_| None).unwrap();
+        let l = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None).unwrap();
         assert!(l
             .warnings
             .iter()

@@ -30,6 +30,73 @@ pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     table_line
 }
 
+/// The line a validation message is about, inside `[settings]` (and its sub-tables) of a
+/// module manifest: the assignment of the key the message names first, else the `[settings]`
+/// header.
+pub fn settings_line(text: &str, message: &str) -> Option<usize> {
+    key_line(text, "settings", message)
+}
+
+/// The line a validation message is about inside `[table]` (and its sub-tables `[table.x]`):
+/// the assignment of the key that appears first in `message` as a whole word, else the table's
+/// header line. Linear in the text times the number of keys it assigns there.
+pub fn key_line(text: &str, table: &str, message: &str) -> Option<usize> {
+    let mut current = String::new();
+    let mut header = None;
+    // (position in the message, -key length, line): the earliest mention wins, then the longest.
+    let mut best: Option<(usize, isize, usize)> = None;
+    let inside = |t: &str| t == table || t.strip_prefix(table).is_some_and(|r| r.starts_with('.'));
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(h) = line.strip_prefix('[') {
+            current = h
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if current == table && header.is_none() {
+                header = Some(i + 1);
+            }
+            continue;
+        }
+        if !inside(&current) {
+            continue;
+        }
+        let Some((k, _)) = line.split_once('=') else {
+            continue;
+        };
+        let key = k.trim().trim_matches('"');
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(pos) = word_at(message, key) {
+            let cand = (pos, -(key.len() as isize), i + 1);
+            if best.is_none_or(|b| (cand.0, cand.1) < (b.0, b.1)) {
+                best = Some(cand);
+            }
+        }
+    }
+    best.map(|b| b.2).or(header)
+}
+
+/// Where `word` first appears in `text` not as part of a longer identifier.
+fn word_at(text: &str, word: &str) -> Option<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(p) = text[from..].find(word) {
+        let at = from + p;
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        if !before.is_some_and(ident) && !after.is_some_and(ident) {
+            return Some(at);
+        }
+        from = at + word.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::line_of;
@@ -42,5 +109,26 @@ mod tests {
         assert_eq!(line_of(text, "runtime", "enabled"), Some(6));
         assert_eq!(line_of(text, "runtime", "missing"), Some(5));
         assert_eq!(line_of(text, "nope", "x"), None);
+    }
+
+    #[test]
+    fn settings_lines_follow_the_message() {
+        use super::settings_line;
+        let text = "builtin = \"brain\"\n[settings]\nsymbols = [\"A\"]\nhorizon_s = 5\n\
+                    [settings.governor]\nmin_confidence = 7\nwindow_s = 1\n";
+        for (msg, line) in [
+            ("brain settings: symbols[0]: must be a symbol", Some(3)),
+            (
+                "brain settings: governor.min_confidence must be in [0, 1], got 7",
+                Some(6),
+            ),
+            ("unknown field `horizon_s`", Some(4)),
+            ("window_s must be > 0", Some(7)),
+            ("something else entirely", Some(2)),
+            ("my_symbols_x is not a key here", Some(2)),
+        ] {
+            assert_eq!(settings_line(text, msg), line, "{msg}");
+        }
+        assert_eq!(settings_line("builtin = \"x\"\n", "symbols"), None);
     }
 }

@@ -9,11 +9,13 @@ mod env;
 mod load;
 mod locate;
 mod manifest;
+mod registry;
 mod sandbox;
 mod watchdog;
 
 pub use load::{load, Loaded};
 pub use manifest::{ModuleSpec, Run};
+pub use registry::{Getenv, OwnedTable, Registry};
 pub use sandbox::{NetworkMode, SandboxMode, SandboxSpec};
 pub use watchdog::{backoff, crash_loop_reachable, seconds, WatchdogConfig};
 

@@ -26,6 +26,11 @@ const OUTCOME_PAGE: usize = 500;
 /// Bars before a signal's creation that outcome scoring loads to find the entry close.
 const ENTRY_LOOKBACK_S: i64 = 14 * 86_400;
 
+/// Checks the settings without I/O (`aivex check-config`, reload).
+pub fn check(settings: &serde_json::Value) -> Result<(), ModuleError> {
+    Settings::parse(settings).map(drop)
+}
+
 pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     let settings = Settings::parse(&env.settings)?;
     let exports = env.exports;

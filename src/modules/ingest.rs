@@ -75,9 +75,9 @@ pub fn valid_symbol(s: &str) -> bool {
 /// ConfigError naming the module.
 pub fn settings<T: serde::de::DeserializeOwned>(
     module: &str,
-    env: &aivex_core::ModuleEnv,
+    settings: &Value,
 ) -> Result<T, ModuleError> {
-    serde_json::from_value(env.settings.clone())
+    serde_json::from_value(settings.clone())
         .map_err(|e| ModuleError::Config(format!("{module} settings: {e}")))
 }
 

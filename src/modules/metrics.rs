@@ -87,13 +87,21 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     Ok(Box::new(Metrics::new(env)?))
 }
 
+/// The checked settings: sources, concept aliases, fetch bounds.
+type MetricsConfig = (Vec<Source>, BTreeMap<String, Vec<String>>, FetchOptions);
+
+/// Parses and checks the settings (pure: `aivex check-config` and reload call it too).
+pub fn config(settings: &serde_json::Value) -> Result<MetricsConfig, ModuleError> {
+    let s: Settings = ingest::settings(MODULE, settings)?;
+    let concepts = merged_concepts(&s.concepts)?;
+    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
+    Ok((sources, concepts, opts))
+}
+
 impl Metrics {
     pub fn new(env: &ModuleEnv) -> Result<Metrics, ModuleError> {
-        let s: Settings = ingest::settings(MODULE, env)?;
-        let concepts = merged_concepts(&s.concepts)?;
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
-        let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
+        let (sources, concepts, opts) = config(&env.settings)?;
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");
         }

@@ -96,20 +96,54 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     Ok(Box::new(News::new(env)?))
 }
 
+/// The checked settings that need no I/O.
+struct NewsConfig {
+    settings: Settings,
+    window_s: i64,
+    half_life_s: i64,
+    opts: FetchOptions,
+    sources: Vec<Source>,
+}
+
+fn config(settings: &serde_json::Value) -> Result<NewsConfig, ModuleError> {
+    let s: Settings = ingest::settings(MODULE, settings)?;
+    let window_s = s.window_s.unwrap_or(7 * DAY);
+    let half_life_s = s.half_life_s.unwrap_or(DAY);
+    if window_s <= 0 || half_life_s < 0 {
+        return Err(ModuleError::Config(format!(
+            "{MODULE} settings: window_s must be > 0 and half_life_s >= 0 (0: no decay), got {window_s} and {half_life_s}"
+        )));
+    }
+    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
+    Ok(NewsConfig {
+        settings: s,
+        window_s,
+        half_life_s,
+        opts,
+        sources,
+    })
+}
+
+/// Checks the settings without I/O (`aivex check-config`, reload): everything but reading a
+/// configured lexicon file, which the module does when it starts.
+pub fn check(settings: &serde_json::Value) -> Result<(), ModuleError> {
+    let c = config(settings)?;
+    Scorer::new(&c.settings.symbols, Lexicon::builtin(), None)
+        .map(drop)
+        .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))
+}
+
 impl News {
     pub fn new(env: &ModuleEnv) -> Result<News, ModuleError> {
-        let s: Settings = ingest::settings(MODULE, env)?;
-        let window_s = s.window_s.unwrap_or(7 * DAY);
-        let half_life_s = s.half_life_s.unwrap_or(DAY);
-        if window_s <= 0 || half_life_s < 0 {
-            return Err(ModuleError::Config(format!(
-                "{MODULE} settings: window_s must be > 0 and half_life_s >= 0 (0: no decay), got {window_s} and {half_life_s}"
-            )));
-        }
+        let NewsConfig {
+            settings: s,
+            window_s,
+            half_life_s,
+            opts,
+            sources,
+        } = config(&env.settings)?;
         let scorer = scorer(&s, &|p| env.resolve_path(p))?;
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
-        let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles only refresh the components");
         }

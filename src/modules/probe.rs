@@ -76,7 +76,21 @@ pub struct Probe {
 
 impl Probe {
     pub fn new(env: &ModuleEnv) -> Result<Probe, ModuleError> {
-        let s: Settings = serde_json::from_value(env.settings.clone())
+        Ok(Probe {
+            targets: targets(&env.settings)?,
+        })
+    }
+}
+
+/// Checks the settings without I/O (`aivex check-config`, reload).
+pub fn check(settings: &serde_json::Value) -> Result<(), ModuleError> {
+    targets(settings).map(drop)
+}
+
+/// Parses and checks the settings.
+fn targets(settings: &serde_json::Value) -> Result<Vec<Target>, ModuleError> {
+    {
+        let s: Settings = serde_json::from_value(settings.clone())
             .map_err(|e| ModuleError::Config(format!("probe settings: {e}")))?;
         for (i, t) in s.targets.iter().enumerate() {
             let needed = match t.kind {
@@ -96,9 +110,11 @@ impl Probe {
                 )));
             }
         }
-        Ok(Probe { targets: s.targets })
+        Ok(s.targets)
     }
+}
 
+impl Probe {
     fn check(&self, t: &Target, env: &ModuleEnv) -> Result<String, String> {
         let timeout = Duration::from_secs_f64(t.timeout_s.max(0.001));
         match t.kind {

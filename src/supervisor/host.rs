@@ -150,7 +150,7 @@ impl Supervisor {
     pub fn new(
         cfg: Config,
         mode: Mode,
-        builtins: &'static [&'static str],
+        registry: &'static crate::config::Registry,
     ) -> Result<Supervisor, SupervisorError> {
         let data_dir = cfg.runtime.data_dir.clone();
         // Signals first: a SIGTERM during start-up (leftover cleanup, run directory) is then
@@ -231,7 +231,7 @@ impl Supervisor {
             next_state_write: Duration::ZERO,
             next_hb_poll: Duration::ZERO,
             next_budget: BUDGET_EVERY,
-            builtins,
+            registry,
             notifier: aivex_platform::notify::Notifier::from_env(),
             all_started_notified: false,
             loop_passes: 0,

@@ -163,7 +163,7 @@ pub struct Supervisor {
     next_state_write: Mono,
     next_hb_poll: Mono,
     next_budget: Mono,
-    builtins: &'static [&'static str],
+    registry: &'static crate::config::Registry,
     notifier: aivex_platform::notify::Notifier,
     all_started_notified: bool,
     loop_passes: u64,

@@ -115,7 +115,7 @@ impl Supervisor {
     /// stops removed ones. On an invalid config nothing changes.
     pub(super) fn reload(&mut self, now: Mono) -> Result<Value, String> {
         self.notifier.reloading();
-        let loaded = config::load(&self.cfg.path, self.builtins, &|k| std::env::var(k).ok())
+        let loaded = config::load(&self.cfg.path, self.registry, &|k| std::env::var(k).ok())
             .map_err(|e| e.to_string());
         let loaded = match loaded {
             Ok(l) => l,

@@ -22,7 +22,7 @@ fn scorer(config: &Path) -> Result<Scorer, ToolError> {
         return Ok(Scorer::cashtags_only());
     }
     let getenv = |k: &str| std::env::var(k).ok();
-    let loaded = crate::config::load(config, crate::modules::BUILTINS, &getenv)
+    let loaded = crate::config::load(config, &crate::modules::REGISTRY, &getenv)
         .map_err(ToolError::Config)?;
     let cfg = loaded.config;
     match cfg.module("news") {

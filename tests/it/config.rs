@@ -152,3 +152,101 @@ fn database_passwords_never_appear_in_output() {
         }
     }
 }
+
+/// A built-in's `[settings]` (and the `[eye]` table) are checked where the config is: a typo
+/// is a config error with file and line from `check-config` and `run`, not a module that stops
+/// with a config error once it starts.
+#[test]
+fn bad_builtin_settings_are_config_errors_with_file_and_line() {
+    let env = Env::new("badsettings");
+    env.config("[runtime]\nenabled = [\"brain\", \"chart\", \"eye\"]\n");
+    env.module("eye", "builtin = \"eye\"\n");
+    env.module("chart", "builtin = \"chart\"\n[settings]\nsources = []\n");
+    // (brain manifest, the line the error must name, what it must say)
+    let cases = [
+        (
+            "builtin = \"brain\"\n[settings]\nsymbols = [\"AAPL\"]\nhorizon_z = 5\n",
+            "modules/brain/module.toml:4:",
+            "horizon_z",
+        ),
+        (
+            "builtin = \"brain\"\n[settings]\nsymbols = [\"AAPL\", \"A..B\"]\n",
+            "modules/brain/module.toml:3:",
+            "symbols[1]",
+        ),
+        (
+            "builtin = \"brain\"\n[settings]\n[settings.governor]\nmin_confidence = 7\n",
+            "modules/brain/module.toml:4:",
+            "min_confidence",
+        ),
+    ];
+    for (manifest, line, what) in cases {
+        env.module("brain", manifest);
+        for args in [
+            &["check-config", "--config", "aivex.toml"][..],
+            &["run", "--config", "aivex.toml"],
+        ] {
+            let out = env.run(args, secs(20.0));
+            let (_, err) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {manifest}: {err}");
+            assert!(err.contains(line) && err.contains(what), "{args:?}: {err}");
+        }
+    }
+    // Another built-in's settings and the [eye] table.
+    env.module("brain", "builtin = \"brain\"\n");
+    env.module("chart", "builtin = \"chart\"\n[settings]\nwindow = 10\n");
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(20.0));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("modules/chart/module.toml:3:") && err.contains("window"),
+        "{err}"
+    );
+    env.module("chart", "builtin = \"chart\"\n");
+    env.config("[runtime]\nenabled = [\"brain\", \"chart\", \"eye\"]\n[eye]\nlisten = \"127.0.0.1:0\"\nworkerz = 3\n");
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(20.0));
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("aivex.toml:") && err.contains("workerz"),
+        "{err}"
+    );
+    // Fixed: ok again.
+    env.config(
+        "[runtime]\nenabled = [\"brain\", \"chart\", \"eye\"]\n[eye]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let out = env.run(&["check-config", "--config", "aivex.toml"], secs(20.0));
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// A reload whose new module settings are invalid is refused: the old config keeps running and
+/// the log says which file, line and key.
+#[test]
+fn reload_refuses_bad_builtin_settings() {
+    let env = Env::new("reloadsettings");
+    env.config("[runtime]\nenabled = [\"probe\"]\n");
+    env.module(
+        "probe",
+        "builtin = \"probe\"\ninterval_s = 60\n[settings]\ntargets = []\n",
+    );
+    let mut sup = env.start(&[]);
+    let s = env.wait_module("probe", "RUNNING", secs(20.0));
+    let pid = s["modules"]["probe"]["pid"].clone();
+    env.module(
+        "probe",
+        "builtin = \"probe\"\ninterval_s = 60\n[settings]\ntargetz = []\n",
+    );
+    sup.signal(libc::SIGHUP);
+    wait_for("the refusal in the log", secs(10.0), || {
+        let err = env.stderr();
+        (err.contains("reload refused") && err.contains("modules/probe/module.toml:4:"))
+            .then_some(())
+    });
+    let s = env.state().unwrap();
+    assert_eq!(
+        s["modules"]["probe"]["pid"], pid,
+        "the old module keeps running"
+    );
+    assert_eq!(s["modules"]["probe"]["state"], "RUNNING");
+    assert_eq!(sup.stop(), Some(0));
+}

@@ -140,57 +140,87 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
     Ok(Box::new(Chart::new(env)?))
 }
 
+/// The chart module's `[settings]`, checked: what `Chart::new` needs before any I/O.
+pub struct ChartConfig {
+    sources: Vec<BarSource>,
+    /// Sources grouped by symbol, in configured order.
+    groups: Vec<(String, Vec<usize>)>,
+    interval: String,
+    window: usize,
+    writers: Option<usize>,
+    opts: FetchOptions,
+}
+
+/// Parses and checks the settings (pure: `aivex check-config` and reload call it too).
+pub fn config(settings: &serde_json::Value) -> Result<ChartConfig, ModuleError> {
+    let s: Settings = ingest::settings(MODULE, settings)?;
+    let interval = s.interval.trim().to_string();
+    if interval.is_empty() || interval.chars().count() > 16 {
+        return Err(ModuleError::Config(format!(
+            "{MODULE} settings: interval must be 1-16 characters (e.g. \"1d\", \"1h\"), got {:?}",
+            s.interval
+        )));
+    }
+    let window = s.window.unwrap_or(DEFAULT_WINDOW);
+    if window < 50 {
+        return Err(ModuleError::Config(format!(
+            "{MODULE} settings: window must be at least 50 bars (SMA 50), got {window}"
+        )));
+    }
+    if let Some(w) = s.writers {
+        if !(1..=MAX_WRITERS).contains(&w) {
+            return Err(ModuleError::Config(format!(
+                "{MODULE} settings: writers must be 1-{MAX_WRITERS}, got {w}"
+            )));
+        }
+    }
+    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let mut sources = Vec::new();
+    for (i, source) in ingest::parse_sources(MODULE, s.sources.as_ref())?
+        .into_iter()
+        .enumerate()
+    {
+        let Some(symbol) = source.symbol_or_stem() else {
+            return Err(ModuleError::Config(format!(
+                "{MODULE} settings: sources[{i}] ({}): cannot take a symbol from its name; \
+                 write it as {{ symbol = \"...\", url = \"...\" }}",
+                source.name
+            )));
+        };
+        sources.push(BarSource { source, symbol });
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, b) in sources.iter().enumerate() {
+        match groups.iter_mut().find(|(symbol, _)| *symbol == b.symbol) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((b.symbol.clone(), vec![i])),
+        }
+    }
+    Ok(ChartConfig {
+        sources,
+        groups,
+        interval,
+        window,
+        writers: s.writers,
+        opts,
+    })
+}
+
 impl Chart {
     pub fn new(env: &ModuleEnv) -> Result<Chart, ModuleError> {
-        let s: Settings = ingest::settings(MODULE, env)?;
-        let interval = s.interval.trim().to_string();
-        if interval.is_empty() || interval.chars().count() > 16 {
-            return Err(ModuleError::Config(format!(
-                "{MODULE} settings: interval must be 1-16 characters (e.g. \"1d\", \"1h\"), got {:?}",
-                s.interval
-            )));
-        }
-        let window = s.window.unwrap_or(DEFAULT_WINDOW);
-        if window < 50 {
-            return Err(ModuleError::Config(format!(
-                "{MODULE} settings: window must be at least 50 bars (SMA 50), got {window}"
-            )));
-        }
-        if let Some(w) = s.writers {
-            if !(1..=MAX_WRITERS).contains(&w) {
-                return Err(ModuleError::Config(format!(
-                    "{MODULE} settings: writers must be 1-{MAX_WRITERS}, got {w}"
-                )));
-            }
-        }
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
-        let mut sources = Vec::new();
-        for (i, source) in ingest::parse_sources(MODULE, s.sources.as_ref())?
-            .into_iter()
-            .enumerate()
-        {
-            let Some(symbol) = source.symbol_or_stem() else {
-                return Err(ModuleError::Config(format!(
-                    "{MODULE} settings: sources[{i}] ({}): cannot take a symbol from its name; \
-                     write it as {{ symbol = \"...\", url = \"...\" }}",
-                    source.name
-                )));
-            };
-            sources.push(BarSource { source, symbol });
-        }
+        let ChartConfig {
+            sources,
+            groups,
+            interval,
+            window,
+            writers,
+            opts,
+        } = config(&env.settings)?;
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");
         }
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-        for (i, b) in sources.iter().enumerate() {
-            match groups.iter_mut().find(|(symbol, _)| *symbol == b.symbol) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((b.symbol.clone(), vec![i])),
-            }
-        }
         let store = ingest::open_store(MODULE, &env.database_url)?;
-        let writers = s.writers.unwrap_or(if store.backend_name() == "sqlite" {
+        let writers = writers.unwrap_or(if store.backend_name() == "sqlite" {
             1
         } else {
             2
