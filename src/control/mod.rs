@@ -14,5 +14,5 @@ use std::path::{Path, PathBuf};
 
 /// Where the socket lives for a data directory.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("control.sock")
+    aivex_core::contract::RunLayout::new(data_dir).socket()
 }

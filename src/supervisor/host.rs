@@ -55,7 +55,7 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
             data_dir.display()
         ))
     })?;
-    let path = data_dir.join("supervisor.lock");
+    let path = aivex_core::contract::RunLayout::new(data_dir).lock();
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -17,6 +17,7 @@
 //! file must not kill anything `plan` did not choose.
 
 use super::child::parse_stat;
+use aivex_core::contract::RunLayout;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ const RUN_ID_VAR: &[u8] = b"AIVEX_RUN_ID=";
 const MAX_ENVIRON: u64 = 4 << 20;
 
 pub fn path(data_dir: &Path) -> PathBuf {
-    data_dir.join("state").join("groups.json")
+    RunLayout::new(data_dir).groups()
 }
 
 fn boot_id() -> String {
@@ -65,7 +66,7 @@ pub fn save(data_dir: &Path, run_id: &str, groups: &[Group]) {
         run_id: run_id.to_string(),
         groups: groups.to_vec(),
     };
-    let _ = std::fs::create_dir_all(data_dir.join("state"));
+    let _ = std::fs::create_dir_all(RunLayout::new(data_dir).state_dir());
     let _ =
         aivex_platform::write_atomic(&path(data_dir), &serde_json::to_vec(&f).unwrap_or_default());
 }

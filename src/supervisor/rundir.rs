@@ -1,9 +1,11 @@
 //! The run directory `runs/<run_id>/`: the supervisor's source of truth on disk.
 //!
-//! Owns the layout (BOOTSTRAP.md, state/runtime_state.json, history.jsonl, errors/, logs/,
-//! heartbeats/, exports/), the `runs/current` link and its state writes (atomic, through
-//! `aivex_platform::write_atomic`). It decides nothing about modules.
+//! Owns creating a run (its subdirectories, the `runs/current` link), the history file handle and
+//! the state and BOOTSTRAP.md writes (atomic, through `aivex_platform::write_atomic`). The paths
+//! themselves are the run layout contract (`aivex_core::contract::RunLayout` / `RunPaths`). It
+//! decides nothing about modules.
 
+use aivex_core::contract::{RunLayout, RunPaths};
 use aivex_platform::write_atomic;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,34 +24,44 @@ impl RunDir {
             aivex_platform::time::run_stamp(jiff::Timestamp::now()),
             std::process::id()
         );
-        let runs = data_dir.join("runs");
-        let dir = runs.join(&id);
-        for sub in ["state", "errors/crashes", "logs", "heartbeats", "exports"] {
-            std::fs::create_dir_all(dir.join(sub))?;
+        let layout = RunLayout::new(data_dir);
+        let paths = layout.run(&id);
+        for sub in RunPaths::SUBDIRS {
+            std::fs::create_dir_all(paths.dir.join(sub))?;
         }
         // Replace the link atomically: readers never see it missing.
-        let tmp = runs.join(format!(".current.{}", std::process::id()));
+        let tmp = layout
+            .runs_dir()
+            .join(format!(".current.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(&id, &tmp)?;
-        std::fs::rename(&tmp, runs.join("current"))?;
+        std::fs::rename(&tmp, layout.current_link())?;
         let history = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("history.jsonl"))
+            .open(paths.history())
             .ok();
-        Ok(RunDir { id, dir, history })
+        Ok(RunDir {
+            id,
+            dir: paths.dir,
+            history,
+        })
+    }
+
+    fn paths(&self) -> RunPaths {
+        RunPaths::new(&self.dir)
     }
 
     pub fn heartbeat_file(&self, module: &str) -> PathBuf {
-        self.dir.join("heartbeats").join(module)
+        self.paths().heartbeat(module)
     }
 
     pub fn log_file(&self, module: &str) -> PathBuf {
-        self.dir.join("logs").join(format!("{module}.log"))
+        self.paths().log_file(module)
     }
 
     pub fn state_file(&self) -> PathBuf {
-        self.dir.join("state").join("runtime_state.json")
+        self.paths().state_file()
     }
 
     /// Writes the runtime state atomically (temp file + rename in the same directory).
@@ -70,7 +82,7 @@ impl RunDir {
     }
 
     pub fn write_bootstrap(&self, text: &str) -> std::io::Result<()> {
-        write_atomic(&self.dir.join("BOOTSTRAP.md"), text.as_bytes())
+        write_atomic(&self.paths().bootstrap(), text.as_bytes())
     }
 }
 
