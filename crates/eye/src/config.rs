@@ -184,12 +184,15 @@ fn secs(t: &serde_json::Map<String, Value>, key: &str, dflt: f64) -> Result<f64,
 /// True when `listen` can only be reached from this machine: a loopback IP, or `localhost`.
 /// Another host name could resolve to anything, so it counts as reachable from outside.
 fn loopback(listen: &str) -> bool {
-    if let Ok(a) = listen.parse::<std::net::SocketAddr>() {
-        return a.ip().is_loopback();
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
-    listen
-        .rsplit_once(':')
-        .is_some_and(|(h, _)| h.eq_ignore_ascii_case("localhost"))
 }
 
 /// `hosts`: names (or `name:port`) a browser may use for Eye when auth is off.

@@ -7,26 +7,24 @@
 //! holds its place in the count until it is dropped, wherever that happens, so the count
 //! cannot drift. It must not parse HTTP or decide responses.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-/// Open connections, in total and per peer address.
+/// Open connections, in total and per peer address. The peers are a short list (at most one
+/// entry per open connection, looked at on accept and close only), not a hash map.
 #[derive(Default)]
 pub struct Tally {
     total: AtomicUsize,
-    peers: Mutex<HashMap<IpAddr, usize>>,
+    peers: Mutex<Vec<(IpAddr, usize)>>,
 }
 
 impl Tally {
-    fn peers(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
-        // The map is updated by single inserts and removals: still consistent after a panic.
+    fn peers(&self) -> MutexGuard<'_, Vec<(IpAddr, usize)>> {
+        // Updated by single changes: still consistent after a panic elsewhere.
         self.peers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -35,7 +33,10 @@ impl Tally {
     }
 
     pub fn of_peer(&self, ip: &IpAddr) -> usize {
-        self.peers().get(ip).copied().unwrap_or(0)
+        self.peers()
+            .iter()
+            .find(|(p, _)| p == ip)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -49,10 +50,12 @@ impl Drop for Place {
     fn drop(&mut self) {
         self.tally.total.fetch_sub(1, Ordering::SeqCst);
         let mut peers = self.tally.peers();
-        if let Some(n) = peers.get_mut(&self.peer) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                peers.remove(&self.peer);
+        if let Some(i) = peers.iter().position(|(p, _)| *p == self.peer) {
+            if let Some((_, n)) = peers.get_mut(i) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    peers.swap_remove(i);
+                }
             }
         }
     }
@@ -80,7 +83,12 @@ impl Conn {
     /// Counts a freshly accepted (already non-blocking) connection in `tally`.
     pub fn new(stream: TcpStream, peer: IpAddr, tally: &Arc<Tally>) -> Conn {
         tally.total.fetch_add(1, Ordering::SeqCst);
-        *tally.peers().entry(peer).or_insert(0) += 1;
+        let mut peers = tally.peers();
+        match peers.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, n)) => *n += 1,
+            None => peers.push((peer, 1)),
+        }
+        drop(peers);
         Conn {
             stream,
             peer,
@@ -215,20 +223,62 @@ pub enum Back {
     },
 }
 
-/// How workers hand connections back and wake the front stage.
+/// How workers hand connections back and wake the front stage: a list under a mutex and an
+/// eventfd the front stage polls. (A plain list rather than an mpsc channel: the channel's
+/// three flavours cost kilobytes of the binary's size budget for nothing needed here.)
 pub struct Returns {
-    pub tx: Sender<Back>,
-    pub waker: UnixStream,
+    backs: Mutex<Vec<Back>>,
+    wake_fd: OwnedFd,
 }
 
 impl Returns {
+    pub fn new() -> io::Result<Returns> {
+        // SAFETY: eventfd creates a new descriptor or fails; nothing else is touched.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Returns {
+            backs: Mutex::new(Vec::new()),
+            // SAFETY: `fd` was just created and is owned by nobody else.
+            wake_fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn backs(&self) -> MutexGuard<'_, Vec<Back>> {
+        // Single pushes and a swap: consistent after a panic elsewhere.
+        self.backs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn send(&self, b: Back) {
-        if self.tx.send(b).is_ok() {
+        let mut backs = self.backs();
+        let first = backs.is_empty();
+        backs.push(b);
+        drop(backs);
+        // A non-empty list has a wake-up on its way already (see `take`).
+        if first {
             self.wake();
         }
     }
+
     pub fn wake(&self) {
-        // Non-blocking: a full pipe already holds a wake-up.
-        let _ = io::Write::write(&mut &self.waker, &[1]);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own eventfd; a full counter (it never
+        // is) would only fail the write, and the front stage is awake then anyway.
+        let _ = unsafe { libc::write(self.wake_fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// The descriptor the front stage polls for wake-ups.
+    pub fn fd(&self) -> i32 {
+        self.wake_fd.as_raw_fd()
+    }
+
+    /// Everything handed back since the last call. The wake-up is consumed first: a `send`
+    /// racing with this either lands in this take or wakes the next poll.
+    pub fn take(&self) -> Vec<Back> {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64 from our own non-blocking eventfd.
+        let _ = unsafe { libc::read(self.wake_fd.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        std::mem::take(&mut *self.backs())
     }
 }

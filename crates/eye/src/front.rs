@@ -13,22 +13,21 @@
 //! route, authorise or run handlers: workers do (`server.rs`).
 
 use crate::app::App;
-use crate::conn::{write_some, Back, Conn, Got, Tally};
+use crate::conn::{write_some, Back, Conn, Got, Returns, Tally};
 use crate::error::ApiError;
 use crate::head::{Head, HeadScan, Scan};
 use crate::http::{self, Limits, Request, Response};
 use crate::server::{Job, Queue};
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest poll(2) wait, so the loop sees the stop flag even without a wake-up.
-const TICK: Duration = Duration::from_millis(200);
+const TICK_MS: u32 = 200;
+const TICK: Duration = Duration::from_millis(TICK_MS as u64);
 /// Lingering after the last response of a connection: how long, and how much is read and
 /// dropped, before the socket is closed.
 const LINGER: Duration = Duration::from_millis(500);
@@ -69,8 +68,7 @@ struct Entry {
 pub struct Front {
     app: Arc<App>,
     listener: TcpListener,
-    wake_rx: UnixStream,
-    back_rx: Receiver<Back>,
+    returns: Arc<Returns>,
     queue: Arc<Queue>,
     tally: Arc<Tally>,
     lim: Limits,
@@ -94,8 +92,7 @@ impl Front {
     pub fn new(
         app: Arc<App>,
         listener: TcpListener,
-        wake_rx: UnixStream,
-        back_rx: Receiver<Back>,
+        returns: Arc<Returns>,
         queue: Arc<Queue>,
         tally: Arc<Tally>,
         lim: Limits,
@@ -105,8 +102,7 @@ impl Front {
         Front {
             app,
             listener,
-            wake_rx,
-            back_rx,
+            returns,
             queue,
             tally,
             lim,
@@ -132,7 +128,7 @@ impl Front {
                 .min(TICK);
             let accepting = self.accept_paused_until.is_none_or(|t| now >= t);
             fds.clear();
-            fds.push(pollfd(self.wake_rx.as_raw_fd(), libc::POLLIN));
+            fds.push(pollfd(self.returns.fd(), libc::POLLIN));
             // A negative descriptor is skipped by poll(2): not accepting while out of them.
             let lfd = if accepting {
                 self.listener.as_raw_fd()
@@ -148,7 +144,8 @@ impl Front {
                 fds.push(pollfd(e.conn.stream.as_raw_fd(), ev));
             }
             // Round up so a deadline is not polled for again a fraction of a ms early.
-            let ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(200);
+            let ms = (timeout.subsec_micros().div_ceil(1000) + timeout.as_secs() as u32 * 1000)
+                .min(TICK_MS) as i32;
             // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the whole call.
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             if n < 0 {
@@ -187,11 +184,9 @@ impl Front {
                 }
             }
             if fds.first().is_some_and(|w| w.revents != 0) {
-                let mut sink = [0u8; 64];
-                while matches!((&self.wake_rx).read(&mut sink), Ok(n) if n > 0) {}
-            }
-            while let Ok(b) = self.back_rx.try_recv() {
-                self.back(b, now);
+                for b in self.returns.take() {
+                    self.back(b, now);
+                }
             }
             if fds.get(1).is_some_and(|l| l.revents != 0) {
                 self.accept(now);
@@ -363,15 +358,25 @@ impl Front {
     fn on_readable(&self, mut e: Entry, now: Instant) -> Option<Entry> {
         let cap = match &e.state {
             State::Body(h) => h.len + h.body_len,
-            // Room for a whole head: the scan refuses more before the buffer is full.
-            _ => self.lim.request_line + self.lim.header_bytes + 16 * 1024,
+            // Room for a whole head at its limits (empty lines before the request line count
+            // against the line limit too): the scan refuses more before the buffer is full.
+            _ => 2 * self.lim.request_line + self.lim.header_bytes + 16 * 1024,
         };
         if e.conn.fill(cap) == Got::Closed {
             // The client closed its side (or the connection failed): whatever it sent last
             // is not worth answering, like a queued request whose client is gone.
             return None;
         }
-        self.progress(e, now)
+        let full = e.conn.buf.len() >= cap;
+        match self.progress(e, now) {
+            // Unreachable by the scan's own limits; if it ever happened, the socket would
+            // stay readable with no room to read: refuse rather than spin.
+            Some(e) if full && matches!(e.state, State::Head(_) | State::Idle { .. }) => {
+                let err = ApiError::new(431, "headers_too_large", "request head too large");
+                Some(self.fail(e.conn, &err, now))
+            }
+            next => next,
+        }
     }
 
     /// Moves an entry on with what its buffer holds.

@@ -74,8 +74,20 @@ fn too_long_line(lim: &Limits) -> ApiError {
     )
 }
 
-fn too_large_headers(why: String) -> ApiError {
-    ApiError::new(431, "headers_too_large", why)
+fn header_bytes_over(lim: &Limits) -> ApiError {
+    ApiError::new(
+        431,
+        "headers_too_large",
+        format!("headers larger than {} bytes", lim.header_bytes),
+    )
+}
+
+fn too_many_headers(lim: &Limits) -> ApiError {
+    ApiError::new(
+        431,
+        "headers_too_large",
+        format!("more than {} headers", lim.headers),
+    )
 }
 
 impl HeadScan {
@@ -123,10 +135,7 @@ impl HeadScan {
                 self.searched = buf.len();
                 // +2: the blank line's CRLF may still be on its way.
                 if buf.len().saturating_sub(line_end) > lim.header_bytes + 2 {
-                    return Scan::Bad(too_large_headers(format!(
-                        "headers larger than {} bytes",
-                        lim.header_bytes
-                    )));
+                    return Scan::Bad(header_bytes_over(lim));
                 }
                 return Scan::Partial;
             };
@@ -135,10 +144,7 @@ impl HeadScan {
             self.line_start = lf + 1;
             self.searched = lf + 1;
             if lf + 1 - line_end > lim.header_bytes + 2 {
-                return Scan::Bad(too_large_headers(format!(
-                    "headers larger than {} bytes",
-                    lim.header_bytes
-                )));
+                return Scan::Bad(header_bytes_over(lim));
             }
             if blank {
                 return match parse(buf.get(..lf + 1).unwrap_or_default(), self.lines, lim) {
@@ -148,10 +154,7 @@ impl HeadScan {
             }
             self.lines += 1;
             if self.lines > lim.headers {
-                return Scan::Bad(too_large_headers(format!(
-                    "more than {} headers",
-                    lim.headers
-                )));
+                return Scan::Bad(too_many_headers(lim));
             }
         }
     }
@@ -196,12 +199,7 @@ fn parse(bytes: &[u8], lines: usize, lim: &Limits) -> Result<Head, ApiError> {
         Err(httparse::Error::HeaderValue) => {
             return Err(ApiError::bad_request("a header value holds a control byte"))
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(too_large_headers(format!(
-                "more than {} headers",
-                lim.headers
-            )))
-        }
+        Err(httparse::Error::TooManyHeaders) => return Err(too_many_headers(lim)),
         Err(e) => {
             let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
             return Err(line_error(e, line.strip_suffix(b"\r").unwrap_or(line)));

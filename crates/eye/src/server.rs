@@ -21,9 +21,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -162,11 +161,7 @@ impl Server {
     pub fn start(listener: TcpListener, app: Arc<App>) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let (wake_tx, wake_rx) = UnixStream::pair()?;
-        wake_tx.set_nonblocking(true)?;
-        wake_rx.set_nonblocking(true)?;
-        let (tx, back_rx) = mpsc::channel();
-        let returns = Arc::new(Returns { tx, waker: wake_tx });
+        let returns = Arc::new(Returns::new()?);
         let queue = Arc::new(Queue {
             jobs: Mutex::new(VecDeque::new()),
             cond: Condvar::new(),
@@ -185,8 +180,7 @@ impl Server {
         let front = Front::new(
             app.clone(),
             listener,
-            wake_rx,
-            back_rx,
+            returns.clone(),
             queue.clone(),
             Arc::new(Tally::default()),
             lim,
