@@ -33,8 +33,6 @@ pub struct App {
     pub probe: Mutex<Option<Probe>>,
     pub probe_stale_after_s: f64,
     pub streams: AtomicUsize,
-    /// Accepted connections queued for a worker.
-    pub waiting: AtomicUsize,
     pub stop: AtomicBool,
     pub version: &'static str,
 }
