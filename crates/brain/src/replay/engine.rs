@@ -65,6 +65,10 @@ pub struct ReplayConfig {
     pub ids: bool,
     /// Threads preparing symbols and computing their components (1: the caller's only).
     pub threads: usize,
+    /// Score each signal's outcome with the bars closed by this time (a report: the
+    /// replay's end); None leaves `Replayed::outcome` empty (back-fill: the live scoring
+    /// scores stored signals).
+    pub score_at: Option<i64>,
 }
 
 /// A signal the replay emitted at a step, with the governor's decision on it.
@@ -74,9 +78,9 @@ pub struct Replayed {
     pub symbol: usize,
     pub signal: CompositeSignal,
     pub decision: Decision,
-    /// How many of the symbol's bars had closed at the step: where its outcome's bars
-    /// start, so scoring does not search the whole history.
-    pub bars_closed: usize,
+    /// Its outcome with the live rule from the bars closed by `ReplayConfig::score_at`
+    /// (None when not asked for or not scorable yet).
+    pub outcome: Option<SignalOutcome>,
 }
 
 /// One symbol's inputs, prepared for stepping.
@@ -126,7 +130,7 @@ struct Candidate {
     step: usize,
     symbol: usize,
     signal: CompositeSignal,
-    bars_closed: usize,
+    outcome: Option<SignalOutcome>,
 }
 
 impl Series {
@@ -295,7 +299,7 @@ impl Replay {
                 symbol: c.symbol,
                 signal: c.signal,
                 decision,
-                bars_closed: c.bars_closed,
+                outcome: c.outcome,
             });
         }
     }
@@ -333,37 +337,40 @@ impl Replay {
             all
         })
     }
+}
 
-    /// The outcome of a replayed signal with the live rule (`score_outcome`), from the bars
-    /// closed by `now`; None while it cannot be scored. `scored_at` is when it could first be
-    /// scored from closed bars: the later of its horizon end and its exit bar's close.
-    pub fn outcome(&self, r: &Replayed, now: i64) -> Result<Option<SignalOutcome>, BrainError> {
-        let Some(s) = self.series.get(r.symbol) else {
-            return Ok(None);
-        };
-        let interval = self.cfg.bar_interval_s;
-        let scored = ScoredSignal {
-            direction: r.signal.direction,
-            created_at: r.signal.created_at,
-            horizon_s: r.signal.horizon_s,
-        };
-        // The last bar closed at the step is at or before the signal, so the entry bar is
-        // at or after it: start there. Of the window, only bars closed by `now` count (they
-        // are a prefix of it, as of the whole series).
-        let from = r.bars_closed.saturating_sub(1).min(s.closes.len());
-        let window = scoring_window(s.closes.get(from..).unwrap_or_default(), &scored);
-        let closed = window.partition_point(|(ts, _)| asof::bar_closed(*ts, interval, now));
-        let bars = window.get(..closed).unwrap_or_default();
-        let Some(o) = score_outcome(&scored, bars, now)? else {
-            return Ok(None);
-        };
-        let horizon_end = scored.created_at.saturating_add(scored.horizon_s);
-        Ok(Some(SignalOutcome {
-            kind: o.outcome,
-            realized_return: o.realized_return,
-            scored_at: horizon_end.max(o.exit_ts.saturating_add(interval)),
-        }))
-    }
+/// The outcome of a signal of `s` with the live rule (`score_outcome`), from the bars closed by
+/// `now`, the symbol having `bars_closed` closed bars at the signal's step; None while it
+/// cannot be scored. `scored_at` is when it could first be scored from closed bars: the later
+/// of its horizon end and its exit bar's close.
+fn outcome(
+    s: &Series,
+    signal: &CompositeSignal,
+    bars_closed: usize,
+    interval: i64,
+    now: i64,
+) -> Result<Option<SignalOutcome>, BrainError> {
+    let scored = ScoredSignal {
+        direction: signal.direction,
+        created_at: signal.created_at,
+        horizon_s: signal.horizon_s,
+    };
+    // The last bar closed at the step is at or before the signal, so the entry bar is at or
+    // after it: start there. Of the window, only bars closed by `now` count (they are a
+    // prefix of it, as of the whole series).
+    let from = bars_closed.saturating_sub(1).min(s.closes.len());
+    let window = scoring_window(s.closes.get(from..).unwrap_or_default(), &scored);
+    let closed = window.partition_point(|(ts, _)| asof::bar_closed(*ts, interval, now));
+    let bars = window.get(..closed).unwrap_or_default();
+    let Some(o) = score_outcome(&scored, bars, now)? else {
+        return Ok(None);
+    };
+    let horizon_end = scored.created_at.saturating_add(scored.horizon_s);
+    Ok(Some(SignalOutcome {
+        kind: o.outcome,
+        realized_return: o.realized_return,
+        scored_at: horizon_end.max(o.exit_ts.saturating_add(interval)),
+    }))
 }
 
 /// Prepares every history, on up to `threads` threads, keeping their order.
@@ -413,12 +420,27 @@ fn candidates(
             };
             match candidate(cfg, s, c, last, *t) {
                 Ok(Some(signal)) => {
+                    // Scored here, on the symbol's thread: it depends on nothing else.
+                    let scored = cfg.score_at.map(|now| {
+                        outcome(s, &signal, c.bars, cfg.bar_interval_s, now)
+                            .map_err(|e| format!("{} at {t}: outcome not scored: {e}", s.symbol))
+                    });
+                    let outcome = match scored {
+                        Some(Ok(o)) => o,
+                        Some(Err(e)) => {
+                            if errors.len() < MAX_ERRORS {
+                                errors.push(e);
+                            }
+                            None
+                        }
+                        None => None,
+                    };
                     newest = Some(out.len());
                     out.push(Candidate {
                         step,
                         symbol: base + k,
                         signal,
-                        bars_closed: c.bars,
+                        outcome,
                     });
                 }
                 Ok(None) => {}

@@ -95,6 +95,7 @@ fn config(audit: bool) -> ReplayConfig {
         audit,
         ids: audit,
         threads: 1,
+        score_at: None,
     }
 }
 
@@ -235,8 +236,12 @@ fn what_if_governor_changes_decisions_not_signals() {
 fn verdict_and_audit_agree_and_outcomes_score_from_closed_bars() {
     let h = history(41);
     let to = T0 + 250 * DAY;
-    let (r, audited) = run(vec![h.clone()], config(true), T0, to);
-    let (_, lean) = run(vec![h.clone()], config(false), T0, to);
+    let scoring = |audit| ReplayConfig {
+        score_at: Some(to),
+        ..config(audit)
+    };
+    let (_, audited) = run(vec![h.clone()], scoring(true), T0, to);
+    let (_, lean) = run(vec![h.clone()], scoring(false), T0, to);
     assert_eq!(audited.len(), lean.len());
     for (a, l) in audited.iter().zip(&lean) {
         assert_eq!(
@@ -253,7 +258,7 @@ fn verdict_and_audit_agree_and_outcomes_score_from_closed_bars() {
         .collect();
     let mut scored = 0;
     for x in &audited {
-        let got = r.outcome(x, to).unwrap_or(None);
+        let got = x.outcome;
         let s = ScoredSignal {
             direction: x.signal.direction,
             created_at: x.signal.created_at,
