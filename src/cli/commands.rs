@@ -123,6 +123,15 @@ fn check_config(path: &Path) -> Result<i32, CliError> {
         c.runtime.data_dir.display(),
         config::redact_url(&c.database.url)
     );
+    if c.cluster.enabled {
+        println!(
+            "cluster: node {} of {} shard(s), lease ttl {}s, ingest {}",
+            c.cluster.node_id,
+            c.cluster.shards,
+            c.cluster.lease_ttl_s,
+            c.cluster.ingest.as_str()
+        );
+    }
     Ok(0)
 }
 

@@ -5,6 +5,7 @@
 //! with the file and line it came from. It must not start processes or touch the run directory;
 //! the supervisor receives a finished, validated `Config`.
 
+mod cluster;
 mod env;
 mod load;
 mod locate;
@@ -13,6 +14,7 @@ mod registry;
 mod sandbox;
 mod watchdog;
 
+pub use cluster::ClusterConfig;
 pub use load::{load, Loaded};
 pub use manifest::{ModuleSpec, Run};
 pub use registry::{Getenv, OwnedTable, Registry};
@@ -72,6 +74,8 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub runtime: RuntimeConfig,
     pub database: DatabaseConfig,
+    /// `[cluster]`: several boxes on one MySQL/MariaDB store.
+    pub cluster: ClusterConfig,
     /// Enabled modules that have a valid manifest, in `enabled` order.
     pub modules: Vec<ModuleSpec>,
     /// sha256 over the global file and every manifest read.

@@ -594,6 +594,7 @@ mod tests {
             reasons: "OK".into(),
             origin: "backfill".into(),
             recorded_at: at + 5,
+            lease: None,
         };
         let gov = GovernorLogRecord {
             signal_id: "a".into(),

@@ -21,8 +21,11 @@ use std::sync::{Arc, Barrier, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::Duration;
 
+#[path = "suite/cluster.rs"]
+mod cluster;
 #[path = "suite/history.rs"]
 mod history;
+use cluster::cluster_leases_and_fencing;
 use history::{
     backfill_progress_and_batches, fundamental_filings_are_kept, signal_origin_and_recorded_at,
     version_1_rows_survive_the_migrations,
@@ -560,6 +563,7 @@ fn signal(
         },
         origin: "live".into(),
         recorded_at: created_at,
+        lease: None,
     }
 }
 
@@ -863,6 +867,7 @@ suite_cases! {
     fundamental_filings_are_kept,
     backfill_progress_and_batches,
     version_1_rows_survive_the_migrations,
+    cluster_leases_and_fencing,
 }
 
 // ---------------------------------------------------------------------------------------
