@@ -31,6 +31,9 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             module,
         } => control_cmd(&config, verb, module),
         Command::Migrate { config } => tool(tools::migrate(&load(&config)?.config)),
+        Command::ClusterStatus { config, json } => {
+            tool(tools::cluster_status(&load(&config)?.config, json))
+        }
         Command::Indicators { file } => tool(tools::indicators(&file)),
         Command::NewsPreview { source, config } => tool(tools::news_preview(&source, &config)),
         Command::Calibrate {

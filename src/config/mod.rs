@@ -14,7 +14,7 @@ mod registry;
 mod sandbox;
 mod watchdog;
 
-pub use cluster::ClusterConfig;
+pub use cluster::{ClusterConfig, Ingest};
 pub use load::{load, Loaded};
 pub use manifest::{ModuleSpec, Run};
 pub use registry::{Getenv, OwnedTable, Registry};

@@ -236,6 +236,7 @@ impl Supervisor {
             all_started_notified: false,
             loop_passes: 0,
             last_watchdog: None,
+            leases: None,
             _lock: lock,
         })
     }

@@ -15,6 +15,7 @@
 //! state file). Decisions are the policy's (`policy/`); this file must not make any.
 
 pub mod child;
+mod cluster;
 mod crash;
 mod heartbeat;
 mod host;
@@ -168,6 +169,8 @@ pub struct Supervisor {
     all_started_notified: bool,
     loop_passes: u64,
     last_watchdog: Option<Instant>,
+    /// The lease loop of `[cluster]` (its own thread; see `cluster.rs`).
+    leases: Option<cluster::LeaseLoop>,
     _lock: std::fs::File,
 }
 
@@ -188,6 +191,15 @@ impl Supervisor {
 
     /// Runs until stopped (continuous/dev) or until every module finished (once).
     pub fn run(mut self) -> Outcome {
+        if self.cfg.cluster.enabled {
+            match cluster::LeaseLoop::start(self.cfg.cluster.clone(), self.cfg.database.url.clone())
+            {
+                Ok(l) => self.leases = Some(l),
+                // Without the loop this node holds no lease, so brain composes nothing: the
+                // other nodes carry the load.
+                Err(e) => log::error!("cluster: cannot start the lease loop thread: {e}"),
+            }
+        }
         let outcome = loop {
             let now = self.now();
             let timeout = self.next_wakeup(now).saturating_sub(now);
@@ -221,6 +233,10 @@ impl Supervisor {
     }
 
     fn finish(mut self, outcome: Outcome) -> Outcome {
+        // Modules are down: hand this node's shards over now rather than after a ttl.
+        if let Some(l) = self.leases.take() {
+            l.stop();
+        }
         self.write_state(self.now());
         leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime.data_dir));

@@ -5,6 +5,7 @@ mod fixtures;
 mod harness;
 
 mod brain;
+mod cluster;
 mod config;
 mod control;
 mod demo;

@@ -1,0 +1,451 @@
+//! Several boxes on one MariaDB (issue 17): real `aivex run` supervisors, each with its own
+//! directory, config and node id, sharing a fresh database on the private server
+//! (`AIVEX_TEST_MYSQL_URL`, required under CI). Brain composes seeded components; the tests
+//! read the lease table and the signals' `node_id`/`shard`/`epoch` from outside.
+//!
+//! Lease ttl is 3 s here, brain's cycle 1 s, so a failover is due within ttl + ttl/3 + a cycle
+//! (5 s); deadlines allow for a loaded 2-core machine.
+
+use crate::harness::*;
+use crate::pipeline::{mysql_exec, mysql_url, parse_mysql, TempDb};
+use aivex_cluster::shard_of;
+use aivex_store::{Component, SignalFilter, SignalRecord, Store};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const SHARDS: u32 = 8;
+const TTL_S: f64 = 3.0;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn symbols() -> Vec<String> {
+    (0..24).map(|i| format!("SYM{i:02}")).collect()
+}
+
+/// A fresh database on the private server, migrated with `aivex migrate`.
+struct Cluster {
+    url: String,
+    _db: TempDb,
+    nodes: BTreeMap<String, (Env, Supervisor)>,
+}
+
+impl Cluster {
+    fn new(name: &str) -> Option<Cluster> {
+        let base = mysql_url()?;
+        let target = parse_mysql(&base);
+        let db = format!("aivex_cluster_{}_{name}", std::process::id());
+        mysql_exec(
+            &target,
+            &format!("CREATE DATABASE {db} CHARACTER SET utf8mb4"),
+        );
+        let url = format!(
+            "mysql://{}:{}@{}:{}/{db}{}",
+            target.user, target.password, target.host, target.port, target.params
+        );
+        let c = Cluster {
+            url,
+            _db: TempDb { target, name: db },
+            nodes: BTreeMap::new(),
+        };
+        let env = c.env("migrate", "m0");
+        let out = env.run(&["migrate"], Duration::from_secs(60));
+        assert!(out.status.success(), "migrate: {:?}", text(&out));
+        c.seed(1.0);
+        Some(c)
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.url).unwrap()
+    }
+
+    /// A node's directory: brain alone, composing every seeded symbol every second.
+    fn env(&self, name: &str, node: &str) -> Env {
+        let env = Env::new(&format!("cluster-{name}-{node}"));
+        env.config(&format!(
+            "[runtime]\nenabled = [\"brain\"]\n[database]\nurl = \"{}\"\n\
+             [cluster]\nenabled = true\nnode_id = \"{node}\"\nshards = {SHARDS}\nlease_ttl_s = {TTL_S}\n",
+            self.url
+        ));
+        let list: Vec<String> = symbols().iter().map(|s| format!("\"{s}\"")).collect();
+        env.module(
+            "brain",
+            &format!(
+                "builtin = \"brain\"\ninterval_s = 1\n[settings]\nsymbols = [{}]\n\
+                 min_value_change = 0.0001\nbackfill_days = 0\n\
+                 [settings.weights]\nchart = 1.0\nnews = 0.0\nmetrics = 0.0\n\
+                 [settings.governor]\nmin_confidence = 0.0\ndeny_neutral = false\n",
+                list.join(", ")
+            ),
+        );
+        env
+    }
+
+    fn start(&mut self, name: &str, node: &str) {
+        let env = self.env(name, node);
+        let sup = env.start(&[]);
+        self.nodes.insert(node.to_string(), (env, sup));
+    }
+
+    /// Every symbol's chart component, at `value` (a new value makes brain compose again).
+    fn seed(&self, value: f64) {
+        let t = now();
+        let rows: Vec<Component> = symbols()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Component {
+                symbol: s.clone(),
+                kind: "chart".into(),
+                value: (value + i as f64 * 0.01).min(1.0),
+                as_of: t,
+                computed_at: t,
+                detail: "{}".into(),
+            })
+            .collect();
+        self.store().upsert_components(&rows).unwrap();
+    }
+
+    fn leases(&self) -> Vec<aivex_cluster::Lease> {
+        self.store().shard_leases().unwrap_or_default()
+    }
+
+    /// shard → holder, when every shard is held; None otherwise.
+    fn holders(&self) -> Option<BTreeMap<u32, String>> {
+        let leases = self.leases();
+        if leases.len() != SHARDS as usize || !leases.iter().all(|l| l.is_held()) {
+            return None;
+        }
+        Some(
+            leases
+                .into_iter()
+                .map(|l| (l.shard, l.holder.unwrap_or_default()))
+                .collect(),
+        )
+    }
+
+    fn signals(&self) -> Vec<SignalRecord> {
+        self.store()
+            .signals_query(&SignalFilter::default())
+            .unwrap()
+    }
+
+    /// Waits until every shard is held and the holders are exactly `nodes`, balanced
+    /// (⌊shards/n⌋ or ⌈shards/n⌉ each).
+    fn wait_balanced(&self, nodes: &[&str], deadline: Duration) -> BTreeMap<u32, String> {
+        let want: BTreeSet<&str> = nodes.iter().copied().collect();
+        let (lo, hi) = (
+            SHARDS as usize / nodes.len(),
+            (SHARDS as usize).div_ceil(nodes.len()),
+        );
+        wait_for(&format!("shards balanced over {nodes:?}"), deadline, || {
+            let h = self.holders()?;
+            let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+            for holder in h.values() {
+                *load.entry(holder.as_str()).or_default() += 1;
+            }
+            let ok = load.keys().copied().collect::<BTreeSet<_>>() == want
+                && load.values().all(|n| (lo..=hi).contains(n));
+            ok.then_some(h)
+        })
+    }
+
+    fn node(&self, node: &str) -> &(Env, Supervisor) {
+        &self.nodes[node]
+    }
+
+    fn brain_pid(&self, node: &str) -> i32 {
+        let env = &self.node(node).0;
+        let s = env.wait_module("brain", "RUNNING", Duration::from_secs(30));
+        s["modules"]["brain"]["pid"].as_i64().unwrap() as i32
+    }
+}
+
+/// No two rows for one (symbol, created_at), and none for one symbol with the same inputs.
+fn assert_no_duplicates(signals: &[SignalRecord]) {
+    let mut seen = BTreeSet::new();
+    for s in signals {
+        assert!(
+            seen.insert((s.symbol.clone(), s.created_at)),
+            "two signals for {} at {}",
+            s.symbol,
+            s.created_at
+        );
+    }
+    let mut inputs = BTreeSet::new();
+    for s in signals {
+        let stamp = s.lease.as_ref().map(|l| l.epoch);
+        assert!(
+            inputs.insert((s.symbol.clone(), s.components_json.clone(), stamp)),
+            "two signals for {} with the same inputs under one epoch",
+            s.symbol
+        );
+    }
+}
+
+/// Each signal was written by the node holding its symbol's shard, under a stamp that names
+/// that shard.
+fn assert_stamped(signals: &[SignalRecord]) {
+    for s in signals {
+        let l = s
+            .lease
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no lease stamp", s.id));
+        assert_eq!(l.shard, shard_of(&s.symbol, SHARDS), "{}", s.id);
+        assert!(l.epoch >= 1, "{}", s.id);
+    }
+}
+
+#[test]
+fn cluster_on_sqlite_is_a_config_error() {
+    let env = Env::new("cluster-sqlite");
+    env.config("[runtime]\nenabled = []\n\n[cluster]\nenabled = true\n");
+    for args in [vec!["check-config"], vec!["run", "--config", "aivex.toml"]] {
+        let out = env.run(&args, Duration::from_secs(30));
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("aivex.toml:12:") && err.contains("SQLite"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn three_nodes_share_the_shards_fail_over_and_a_fourth_joins() {
+    let Some(mut c) = Cluster::new("main") else {
+        return;
+    };
+    for n in ["n1", "n2", "n3"] {
+        c.start("main", n);
+    }
+    let holders = c.wait_balanced(&["n1", "n2", "n3"], secs(60.0));
+
+    // Once balanced, new inputs: every symbol gets a signal, written by the node holding its
+    // shard. (Before that, the first node up held everything for a moment.)
+    let start: BTreeSet<String> = c.signals().into_iter().map(|s| s.id).collect();
+    c.seed(0.75);
+    let fresh = || -> Vec<SignalRecord> {
+        c.signals()
+            .into_iter()
+            .filter(|s| !start.contains(&s.id))
+            .collect()
+    };
+    wait_for("a signal for every symbol", secs(60.0), || {
+        let got: BTreeSet<String> = fresh().into_iter().map(|s| s.symbol).collect();
+        (got.len() == symbols().len()).then_some(())
+    });
+    let signals = fresh();
+    assert_stamped(&signals);
+    let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &signals {
+        let l = s.lease.as_ref().unwrap();
+        *by_node.entry(l.node_id.clone()).or_default() += 1;
+        // Holders stay put while nobody joins or leaves.
+        assert_eq!(
+            holders[&l.shard], l.node_id,
+            "{} composed by a non-holder",
+            s.id
+        );
+    }
+    assert_eq!(by_node.len(), 3, "{by_node:?}");
+
+    // `aivex cluster status --json` from any node shows the same.
+    let out = c
+        .node("n2")
+        .0
+        .run(&["cluster", "status", "--json"], secs(30.0));
+    assert!(out.status.success(), "{:?}", text(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{doc}");
+    assert!(nodes
+        .iter()
+        .all(|n| n["alive"] == true && n["last_seen_age_s"].as_f64().unwrap() < TTL_S));
+    let shards = doc["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), SHARDS as usize);
+    let listed: usize = shards
+        .iter()
+        .map(|s| s["symbols"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, symbols().len());
+    assert!(shards
+        .iter()
+        .all(|s| s["holder"].is_string() && s["expires_in_s"].as_f64().unwrap() > 0.0));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&c._db.target.password));
+
+    // SIGKILL the node holding the most shards: its shards move and their symbols get
+    // signals from the new holders; nothing is written twice.
+    let victim = ["n1", "n2", "n3"]
+        .into_iter()
+        .max_by_key(|n| holders.values().filter(|h| h == n).count())
+        .unwrap();
+    let moved: Vec<u32> = holders
+        .iter()
+        .filter(|(_, h)| h.as_str() == victim)
+        .map(|(s, _)| *s)
+        .collect();
+    let orphans: BTreeSet<String> = symbols()
+        .into_iter()
+        .filter(|s| moved.contains(&shard_of(s, SHARDS)))
+        .collect();
+    let killed_at = Instant::now();
+    c.node(victim).1.signal(libc::SIGKILL);
+    c.seed(0.5);
+    let rest: Vec<&str> = ["n1", "n2", "n3"]
+        .into_iter()
+        .filter(|n| *n != victim)
+        .collect();
+    c.wait_balanced(&rest, secs(4.0 * TTL_S + 5.0));
+    wait_for(
+        "new signals for the dead node's symbols",
+        secs(4.0 * TTL_S + 5.0),
+        || {
+            let fresh: BTreeSet<String> = c
+                .signals()
+                .into_iter()
+                .filter(|s| {
+                    orphans.contains(&s.symbol)
+                        && s.lease.as_ref().is_some_and(|l| l.node_id != victim)
+                })
+                .map(|s| s.symbol)
+                .collect();
+            (fresh == orphans).then_some(())
+        },
+    );
+    eprintln!(
+        "failover of {} shard(s) took {:?}",
+        moved.len(),
+        killed_at.elapsed()
+    );
+    let signals = c.signals();
+    assert_stamped(&signals);
+    assert_no_duplicates(&signals);
+
+    // A fourth node joins: it takes a share, and no shard is unheld for longer than a ttl
+    // on the way.
+    c.start("main", "n4");
+    let mut nodes: Vec<&str> = rest.clone();
+    nodes.push("n4");
+    let mut unheld_since: BTreeMap<u32, Instant> = BTreeMap::new();
+    let mut worst = Duration::ZERO;
+    let end = Instant::now() + secs(60.0);
+    loop {
+        let leases = c.leases();
+        for l in &leases {
+            if l.is_held() {
+                if let Some(t) = unheld_since.remove(&l.shard) {
+                    worst = worst.max(t.elapsed());
+                }
+            } else {
+                unheld_since.entry(l.shard).or_insert_with(Instant::now);
+            }
+        }
+        let n4 = leases.iter().filter(|l| l.held_by("n4")).count();
+        if n4 >= (SHARDS as usize) / nodes.len() && unheld_since.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < end, "n4 never took its share: {leases:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        worst < secs(TTL_S),
+        "a shard was unheld for {worst:?} during the join"
+    );
+    c.wait_balanced(&nodes, secs(30.0));
+    c.seed(0.25);
+    wait_for("n4 composes", secs(30.0), || {
+        c.signals()
+            .iter()
+            .any(|s| s.lease.as_ref().is_some_and(|l| l.node_id == "n4"))
+            .then_some(())
+    });
+    assert_no_duplicates(&c.signals());
+}
+
+#[test]
+fn a_paused_holder_writes_nothing_under_its_old_epoch() {
+    let Some(mut c) = Cluster::new("pause") else {
+        return;
+    };
+    c.start("pause", "p1");
+    c.start("pause", "p2");
+    let holders = c.wait_balanced(&["p1", "p2"], secs(60.0));
+    wait_for("a signal for every symbol", secs(60.0), || {
+        let got: BTreeSet<String> = c.signals().into_iter().map(|s| s.symbol).collect();
+        (got.len() == symbols().len()).then_some(())
+    });
+    let old: BTreeMap<u32, i64> = c
+        .leases()
+        .into_iter()
+        .filter(|l| l.held_by("p1"))
+        .map(|l| (l.shard, l.epoch))
+        .collect();
+    assert!(!old.is_empty(), "{holders:?}");
+
+    // Freeze p1's supervisor and brain for 3 ttls while the inputs change.
+    let sup = c.node("p1").1.pid();
+    let brain = c.brain_pid("p1");
+    for pid in [sup, brain] {
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+    }
+    // What p1 wrote under its old epochs; brain had nothing left to write (every symbol has
+    // its signal and the inputs have not changed), so no transaction of it is open.
+    let under_old = |signals: &[SignalRecord]| -> BTreeSet<String> {
+        signals
+            .iter()
+            .filter(|s| {
+                s.lease
+                    .as_ref()
+                    .is_some_and(|l| l.node_id == "p1" && old.get(&l.shard) == Some(&l.epoch))
+            })
+            .map(|s| s.id.clone())
+            .collect()
+    };
+    let before = under_old(&c.signals());
+    c.seed(0.5);
+    std::thread::sleep(secs(3.0 * TTL_S));
+    let during = c.wait_balanced(&["p2"], secs(4.0 * TTL_S));
+    assert!(during.values().all(|h| h == "p2"));
+    for pid in [sup, brain] {
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    }
+
+    // p1 logs the lost leases, writes nothing under its old epochs after the pause, and
+    // rejoins as a normal node (new epochs).
+    let env = &c.node("p1").0;
+    wait_for("p1 logs its lost leases", secs(30.0), || {
+        env.stderr().contains("event=lease_lost").then_some(())
+    });
+    let after = c.wait_balanced(&["p1", "p2"], secs(60.0));
+    let leases = c.leases();
+    for (shard, holder) in &after {
+        if holder == "p1" {
+            let l = leases.iter().find(|l| l.shard == *shard).unwrap();
+            assert!(l.epoch > old.get(shard).copied().unwrap_or(0), "{l:?}");
+        }
+    }
+    c.seed(0.25);
+    wait_for("p1 composes again", secs(30.0), || {
+        c.signals()
+            .iter()
+            .any(|s| {
+                s.lease.as_ref().is_some_and(|l| {
+                    l.node_id == "p1" && old.get(&l.shard).is_none_or(|e| l.epoch > *e)
+                })
+            })
+            .then_some(())
+    });
+    let signals = c.signals();
+    assert_eq!(
+        under_old(&signals),
+        before,
+        "p1 wrote under an old epoch after the pause"
+    );
+    assert_stamped(&signals);
+    assert_no_duplicates(&signals);
+}
