@@ -64,14 +64,23 @@ impl Cluster {
         Store::open(&self.url).unwrap()
     }
 
-    /// A node's directory: brain alone, composing every seeded symbol every second.
-    fn env(&self, name: &str, node: &str) -> Env {
+    /// A node's directory: brain composing every seeded symbol every second, and Eye on
+    /// `eye_port` if given.
+    fn env_with(&self, name: &str, node: &str, eye_port: Option<u16>) -> Env {
         let env = Env::new(&format!("cluster-{name}-{node}"));
+        let (enabled, eye) = match eye_port {
+            Some(p) => (
+                "\"brain\", \"eye\"",
+                format!("[eye]\nlisten = \"127.0.0.1:{p}\"\n"),
+            ),
+            None => ("\"brain\"", String::new()),
+        };
         env.config(&format!(
-            "[runtime]\nenabled = [\"brain\"]\n[database]\nurl = \"{}\"\n\
+            "[runtime]\nenabled = [{enabled}]\n[database]\nurl = \"{}\"\n{eye}\
              [cluster]\nenabled = true\nnode_id = \"{node}\"\nshards = {SHARDS}\nlease_ttl_s = {TTL_S}\n",
             self.url
         ));
+        env.module("eye", "builtin = \"eye\"\ninterval_s = 0.5\n");
         let list: Vec<String> = symbols().iter().map(|s| format!("\"{s}\"")).collect();
         env.module(
             "brain",
@@ -86,8 +95,16 @@ impl Cluster {
         env
     }
 
+    fn env(&self, name: &str, node: &str) -> Env {
+        self.env_with(name, node, None)
+    }
+
     fn start(&mut self, name: &str, node: &str) {
-        let env = self.env(name, node);
+        self.start_with(name, node, None)
+    }
+
+    fn start_with(&mut self, name: &str, node: &str, eye_port: Option<u16>) {
+        let env = self.env_with(name, node, eye_port);
         let sup = env.start(&[]);
         self.nodes.insert(node.to_string(), (env, sup));
     }
@@ -197,6 +214,59 @@ fn assert_stamped(signals: &[SignalRecord]) {
             .unwrap_or_else(|| panic!("{} has no lease stamp", s.id));
         assert_eq!(l.shard, shard_of(&s.symbol, SHARDS), "{}", s.id);
         assert!(l.epoch >= 1, "{}", s.id);
+    }
+}
+
+/// Eye on p2: `/health`'s cluster check passes, `/modules` lists p2's shards, `/metrics` has
+/// the gauges, every signal names its node, shard and epoch.
+fn eye_shows_the_cluster(eye: std::net::SocketAddr, holders: &BTreeMap<u32, String>) {
+    let mine: BTreeSet<u64> = holders
+        .iter()
+        .filter(|(_, h)| h.as_str() == "p2")
+        .map(|(s, _)| u64::from(*s))
+        .collect();
+    let health = wait_for("Eye's cluster check", secs(30.0), || {
+        let (status, body) = http(eye, "GET", "/health", None)?;
+        let check = body["checks"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "cluster")?
+            .clone();
+        (status == 200 && check["ok"] == true).then_some(check)
+    });
+    assert!(
+        health["detail"].as_str().unwrap().contains("node p2"),
+        "{health}"
+    );
+    let listed = wait_for("/modules lists p2's shards", secs(30.0), || {
+        let (_, body) = http(eye, "GET", "/modules", None)?;
+        let got: BTreeSet<u64> = body["cluster"]["shards"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| s["shard"].as_u64())
+            .collect();
+        (got == mine).then_some(body)
+    });
+    assert_eq!(listed["cluster"]["node_id"], "p2");
+    let (_, metrics) = http(eye, "GET", "/metrics", None).unwrap();
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains(&format!(
+            "aivex_cluster_shards_held{{node=\"p2\"}} {}",
+            mine.len()
+        )) && text.contains(&format!("aivex_cluster_shards {SHARDS}")),
+        "{text}"
+    );
+    let (_, page) = http(eye, "GET", "/signals?limit=100", None).unwrap();
+    let signals = page["signals"].as_array().unwrap();
+    assert!(!signals.is_empty());
+    for s in signals {
+        let shard = shard_of(s["symbol"].as_str().unwrap(), SHARDS);
+        assert_eq!(s["shard"], u64::from(shard), "{s}");
+        assert!(
+            s["node_id"].is_string() && s["epoch"].as_i64().unwrap() >= 1,
+            "{s}"
+        );
     }
 }
 
@@ -372,13 +442,16 @@ fn a_paused_holder_writes_nothing_under_its_old_epoch() {
     let Some(mut c) = Cluster::new("pause") else {
         return;
     };
+    let port = free_port();
+    let eye: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     c.start("pause", "p1");
-    c.start("pause", "p2");
+    c.start_with("pause", "p2", Some(port));
     let holders = c.wait_balanced(&["p1", "p2"], secs(60.0));
     wait_for("a signal for every symbol", secs(60.0), || {
         let got: BTreeSet<String> = c.signals().into_iter().map(|s| s.symbol).collect();
         (got.len() == symbols().len()).then_some(())
     });
+    eye_shows_the_cluster(eye, &holders);
     let old: BTreeMap<u32, i64> = c
         .leases()
         .into_iter()

@@ -251,6 +251,11 @@ struct SignalOut<'a> {
     /// When the row was written.
     recorded_at: Option<String>,
     recorded_at_unix: i64,
+    /// In a cluster: the node that decided it and the shard lease (epoch) it held; null on a
+    /// single box.
+    node_id: Option<&'a str>,
+    shard: Option<u32>,
+    epoch: Option<i64>,
     /// Null until brain scored the signal.
     outcome: Option<OutcomeOut>,
 }
@@ -277,6 +282,9 @@ impl<'a> SignalOut<'a> {
             origin: &s.origin,
             recorded_at: rfc3339_text(s.recorded_at),
             recorded_at_unix: s.recorded_at,
+            node_id: s.lease.as_ref().map(|l| l.node_id.as_str()),
+            shard: s.lease.as_ref().map(|l| l.shard),
+            epoch: s.lease.as_ref().map(|l| l.epoch),
             outcome: outcome.map(OutcomeOut::of),
         }
     }
@@ -633,6 +641,22 @@ mod tests {
         assert_eq!(first["origin"], "backfill");
         assert_eq!(first["recorded_at_unix"], 125);
         assert_eq!(first["outcome"], Value::Null, "not scored yet");
+        for k in ["node_id", "shard", "epoch"] {
+            assert_eq!(first[k], Value::Null, "{k}: not a cluster");
+        }
+        let stamped = SignalRecord {
+            lease: Some(aivex_store::LeaseStamp {
+                shard: 5,
+                epoch: 9,
+                node_id: "box-2".into(),
+            }),
+            ..sig("c", 60, "{}")
+        };
+        let one: Value = serde_json::from_str(&signal_json(&stamped, &[], None).unwrap()).unwrap();
+        assert_eq!(
+            (&one["node_id"], &one["shard"], &one["epoch"]),
+            (&json!("box-2"), &json!(5), &json!(9))
+        );
         let all: Value = serde_json::from_str(&page_json(&rows, 5).unwrap()).unwrap();
         assert_eq!(all["next_cursor"], Value::Null);
         let second = &all["signals"][1];

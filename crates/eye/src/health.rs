@@ -17,6 +17,8 @@ pub struct Probe {
     pub store: Result<(), String>,
     /// Newest `as_of` and row count per component kind, or why it could not be read.
     pub inputs: Result<BTreeMap<String, (i64, u64)>, String>,
+    /// The cluster tables (None outside a cluster).
+    pub cluster: Option<Result<crate::cluster::View, String>>,
 }
 
 /// What `evaluate` needs besides the state document.
@@ -30,6 +32,8 @@ pub struct Inputs<'a> {
     pub probe_stale_after_s: f64,
     pub freshness: &'a BTreeMap<String, f64>,
     pub fail_on: &'a [String],
+    /// This box's node of a cluster, if it is one.
+    pub cluster: Option<&'a aivex_core::contract::ClusterEnv>,
 }
 
 struct Check {
@@ -214,6 +218,14 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
         detail,
     });
 
+    let (ok, detail) =
+        crate::cluster::check(inp.cluster, fresh_probe.and_then(|p| p.cluster.as_ref()));
+    checks.push(Check {
+        name: "cluster",
+        ok,
+        detail,
+    });
+
     let failing: Vec<&str> = checks
         .iter()
         .filter(|c| !c.ok && inp.fail_on.iter().any(|f| f == c.name))
@@ -260,6 +272,7 @@ mod tests {
             at_unix: 999.0,
             store: Ok(()),
             inputs: Ok(BTreeMap::from([("news".to_string(), (900, 3))])),
+            cluster: None,
         };
         let bad_store = Probe {
             store: Err("database unavailable: x".into()),
@@ -417,6 +430,7 @@ mod tests {
                 probe_stale_after_s: 30.0,
                 freshness: fresh,
                 fail_on,
+                cluster: None,
             });
             let failing: Vec<String> = body["failing"]
                 .as_array()
@@ -450,6 +464,7 @@ mod tests {
             at_unix: 10.0,
             store: Ok(()),
             inputs: Ok(BTreeMap::new()),
+            cluster: None,
         };
         let (healthy, body) = evaluate(&Inputs {
             state: Err("no such file".into()),
@@ -459,6 +474,7 @@ mod tests {
             probe_stale_after_s: 30.0,
             freshness: &BTreeMap::new(),
             fail_on: &all,
+            cluster: None,
         });
         assert!(!healthy);
         assert_eq!(
