@@ -37,8 +37,12 @@ struct Cluster {
 
 impl Cluster {
     fn new(name: &str) -> Option<Cluster> {
-        let base = mysql_url()?;
-        let target = parse_mysql(&base);
+        Cluster::on(name, &mysql_url()?)
+    }
+
+    /// A cluster on the server of `base` (a `mysql://` URL).
+    fn on(name: &str, base: &str) -> Option<Cluster> {
+        let target = parse_mysql(base);
         let db = format!("aivex_cluster_{}_{name}", std::process::id());
         mysql_exec(
             &target,
@@ -435,6 +439,107 @@ fn three_nodes_share_the_shards_fail_over_and_a_fourth_joins() {
             .then_some(())
     });
     assert_no_duplicates(&c.signals());
+}
+
+/// A private MariaDB of one test's own (it is halted and resumed: the shared test server must
+/// not be). Stopped and removed on drop.
+struct OwnServer {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl OwnServer {
+    fn script(cmd: &str, dir: &std::path::Path) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mariadb-private");
+        let out = std::process::Command::new(script)
+            .args([cmd, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mariadb-private {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn start() -> OwnServer {
+        let dir = std::env::temp_dir().join(format!("aivex-it-own-db-{}", std::process::id()));
+        let vars = OwnServer::script("start", &dir);
+        let url = vars
+            .lines()
+            .find_map(|l| l.strip_prefix("AIVEX_TEST_MYSQL_URL="))
+            .expect("mariadb-private prints the URL")
+            .to_string();
+        OwnServer { dir, url }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mariadb-private");
+        let _ = std::process::Command::new(script)
+            .args(["stop", self.dir.to_str().unwrap()])
+            .output();
+    }
+}
+
+#[test]
+fn nodes_survive_a_database_restart_without_duplicates_or_losses() {
+    // Only where the MariaDB tests run (the shared server's presence says so).
+    if mysql_url().is_none() {
+        return;
+    }
+    let server = OwnServer::start();
+    let mut c = Cluster::on("restart", &server.url).unwrap();
+    c.start("restart", "r1");
+    c.start("restart", "r2");
+    c.wait_balanced(&["r1", "r2"], secs(60.0));
+    wait_for("a signal for every symbol", secs(60.0), || {
+        let got: BTreeSet<String> = c.signals().into_iter().map(|s| s.symbol).collect();
+        (got.len() == symbols().len()).then_some(())
+    });
+    let before = c.signals().len();
+    let epochs: BTreeMap<u32, i64> = c.leases().into_iter().map(|l| (l.shard, l.epoch)).collect();
+
+    OwnServer::script("halt", &server.dir);
+    // Down for longer than the leases live: every lease expires meanwhile.
+    std::thread::sleep(secs(2.0 * TTL_S));
+    OwnServer::script("resume", &server.dir);
+
+    // Both supervisors lived through it; the leases are taken again at new epochs.
+    for n in ["r1", "r2"] {
+        assert!(alive(c.node(n).1.pid()), "{n} died with the database");
+    }
+    c.wait_balanced(&["r1", "r2"], secs(60.0));
+    for l in c.leases() {
+        assert!(l.epoch > epochs[&l.shard], "{l:?} not re-acquired");
+    }
+    // Brain went down with the database (exit 75) and was restarted.
+    wait_for("brain restarted after the outage", secs(30.0), || {
+        let env = &c.node("r1").0;
+        let s = env.state()?;
+        (s["modules"]["brain"]["restarts"].as_u64()? >= 1
+            && s["modules"]["brain"]["state"] == "RUNNING")
+            .then_some(())
+    });
+    assert!(c.node("r1").0.stderr().contains("event=lease_loop_failed"));
+
+    // Nothing was lost or doubled: new inputs give every symbol exactly one new signal.
+    assert_eq!(
+        c.signals().len(),
+        before,
+        "a signal appeared without new inputs"
+    );
+    c.seed(0.5);
+    wait_for("a new signal for every symbol", secs(60.0), || {
+        (c.signals().len() == before + symbols().len()).then_some(())
+    });
+    std::thread::sleep(secs(2.0));
+    let signals = c.signals();
+    assert_eq!(signals.len(), before + symbols().len());
+    assert_no_duplicates(&signals);
+    assert_stamped(&signals);
 }
 
 #[test]
