@@ -154,6 +154,7 @@ impl Metrics {
             &mut summary,
             &source.name,
             parsed.errors.iter().map(|e| e.to_string()).collect(),
+            parsed.omitted_errors,
         );
         let column = source.column();
         let symbols: BTreeSet<String> = parsed.records.iter().map(|f| f.symbol.clone()).collect();

@@ -209,7 +209,7 @@ impl News {
             .iter()
             .map(|e| e.to_module_error(&source.name).message().to_string())
             .collect();
-        ingest::record_bad(ctx, &mut summary, &source.name, bad);
+        ingest::record_bad(ctx, &mut summary, &source.name, bad, parsed.omitted_errors);
         let column = source.name.chars().take(128).collect::<String>();
         let articles: Vec<Article> = parsed
             .items

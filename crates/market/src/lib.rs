@@ -7,15 +7,18 @@
 
 pub mod bars;
 pub mod chart;
+mod companyfacts;
 pub mod error;
 pub mod fundamentals;
 pub mod indicators;
+mod json;
+mod klines;
 pub mod metrics;
 mod time;
 
 pub use bars::{parse_bars, Bar, BarFormat, ParsedBars};
 pub use chart::{chart_component, chart_from_table, chart_score, ChartComponent, ChartInputs};
-pub use error::{MarketError, Position, RowError};
+pub use error::{MarketError, Position, RowError, MAX_ERRORS};
 pub use fundamentals::{
     default_concepts, parse_companyfacts, parse_fundamentals_csv, Fundamental, ParsedFundamentals,
 };

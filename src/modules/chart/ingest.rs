@@ -262,15 +262,23 @@ pub fn fetch(
 }
 
 /// Records a source's bad records (the first `MAX_RECORDED` one by one, then one record
-/// counting the rest) and notes them in the summary.
-pub fn record_bad(ctx: &mut Ctx<'_>, summary: &mut Summary, source: &str, bad: Vec<String>) {
-    let total = bad.len();
+/// counting the rest, including the `omitted` ones the parser counted but did not list) and
+/// notes them in the summary.
+pub fn record_bad(
+    ctx: &mut Ctx<'_>,
+    summary: &mut Summary,
+    source: &str,
+    bad: Vec<String>,
+    omitted: usize,
+) {
+    let total = bad.len() + omitted;
     for (i, msg) in bad.into_iter().enumerate() {
         summary.skip(&msg);
         if i < MAX_RECORDED {
             ctx.invalid(ModuleError::DataValidation(msg));
         }
     }
+    summary.skipped += omitted;
     if total > MAX_RECORDED {
         ctx.invalid(ModuleError::DataValidation(format!(
             "{source}: {} more bad record(s) not recorded one by one",

@@ -287,6 +287,7 @@ impl Chart {
             &mut summary,
             &source.name,
             parsed.errors.iter().map(|e| e.to_string()).collect(),
+            parsed.omitted_errors,
         );
         let plan = if known == 0 {
             let mut p = seen::plan(prev.as_ref(), &parsed.bars, stored_last);
