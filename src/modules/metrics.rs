@@ -30,6 +30,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
 }
 
 /// The defaults with each configured metric's list replacing its default one.
@@ -91,8 +94,13 @@ impl Metrics {
     pub fn new(env: &ModuleEnv) -> Result<Metrics, ModuleError> {
         let s: Settings = ingest::settings(MODULE, env)?;
         let concepts = merged_concepts(&s.concepts)?;
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+        let opts = ingest::fetch_options(
+            MODULE,
+            s.user_agent.as_deref(),
+            s.timeout_s,
+            s.max_bytes,
+            s.allow_private_redirects,
+        )?;
         let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles will do nothing");

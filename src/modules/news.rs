@@ -40,6 +40,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
 }
 
 /// What the news module and `aivex news-preview` both need to turn an item into an article.
@@ -159,8 +162,13 @@ impl News {
             )));
         }
         let scorer = Scorer::new(&s, &|p| env.resolve_path(p))?;
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+        let opts = ingest::fetch_options(
+            MODULE,
+            s.user_agent.as_deref(),
+            s.timeout_s,
+            s.max_bytes,
+            s.allow_private_redirects,
+        )?;
         let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
         if sources.is_empty() {
             log::warn!("{MODULE}: no sources configured; cycles only refresh the components");

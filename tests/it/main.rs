@@ -8,6 +8,7 @@ mod brain;
 mod config;
 mod control;
 mod eye;
+mod hostile;
 mod pipeline;
 mod runner;
 mod sandbox;

@@ -44,6 +44,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
     /// Bars per symbol the indicators are computed from.
     #[serde(default)]
     window: Option<usize>,
@@ -163,8 +166,13 @@ impl Chart {
                 )));
             }
         }
-        let opts =
-            ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+        let opts = ingest::fetch_options(
+            MODULE,
+            s.user_agent.as_deref(),
+            s.timeout_s,
+            s.max_bytes,
+            s.allow_private_redirects,
+        )?;
         let mut sources = Vec::new();
         for (i, source) in ingest::parse_sources(MODULE, s.sources.as_ref())?
             .into_iter()
