@@ -14,7 +14,11 @@
 //! lookups, not walks over the open elements; `xml:base` values and links longer than
 //! `MAX_URL_CHARS` are ignored, so no base is copied per element; line numbers come from one
 //! counter that only moves forward. Time and memory are linear in the document. Pure; no I/O.
-//! Which element feeds which item field is `item.rs`'s business.
+//!
+//! This file is the event loop (open elements, namespaces, roles); `item.rs` decides which
+//! element feeds which item field, `field.rs` turns a captured element into plain text,
+//! `names.rs` knows the vocabulary (namespaces, attributes, roots), `place.rs` line numbers
+//! and base URLs.
 
 mod field;
 mod item;
