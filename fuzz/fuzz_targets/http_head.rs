@@ -15,7 +15,9 @@ mod http;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut lines = data.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = data
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let Some(first) = lines.next() else { return };
     if let Ok((_method, target, _minor)) = http::parse_request_line(first) {
         let _ = http::split_target(&target);

@@ -3,7 +3,9 @@
 //! characters and no leading or trailing whitespace; sentiment stays in [-1, 1].
 #![no_main]
 
-use aivex_news::{canonical_url, clean_html, parse_date, resolve_url, score, Lexicon, TickerMatcher};
+use aivex_news::{
+    canonical_url, clean_html, parse_date, resolve_url, score, Lexicon, TickerMatcher,
+};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -21,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
     assert!((-1.0..=1.0).contains(&s), "{s}");
     static MATCHER: OnceLock<TickerMatcher> = OnceLock::new();
     let m = MATCHER.get_or_init(|| {
-        TickerMatcher::new(&BTreeMap::from([("AAPL".to_string(), vec!["Apple".to_string()])]))
+        TickerMatcher::new(&BTreeMap::from([(
+            "AAPL".to_string(),
+            vec!["Apple".to_string()],
+        )]))
     });
     let _ = m.extract(&text);
 });
