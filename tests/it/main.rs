@@ -11,6 +11,7 @@ mod control;
 mod demo;
 mod eye;
 mod history;
+mod hostile;
 mod leftovers;
 mod pipeline;
 mod runner;
