@@ -148,12 +148,9 @@ impl Loop<'_> {
             ttl_s,
         };
         let actions = plan(&p, &nodes, &leases);
-        let store = self.store()?;
-        let mut done = Vec::with_capacity(actions.len());
-        for a in actions {
-            done.push((a, store.lease_action(&node_id, ttl_s, a)?));
-        }
-        for (a, ok) in done {
+        // One transaction for the whole tick: a renewal of 16 shards is one commit.
+        let done = self.store()?.lease_actions(&node_id, ttl_s, &actions)?;
+        for (a, ok) in actions.into_iter().zip(done) {
             self.record(&node_id, a, ok);
         }
         Ok(())

@@ -208,4 +208,22 @@ impl Store {
     pub fn lease_action(&mut self, node_id: &str, ttl_s: f64, action: Action) -> Result<bool> {
         db_write!(self, |db| act(db, node_id, ttl_s, action))
     }
+
+    /// A tick's actions in one transaction (one commit instead of one per shard; rows are
+    /// locked in the order given, shard order from the planner, as fenced writes lock them).
+    /// One result per action, as `lease_action`.
+    pub fn lease_actions(
+        &mut self,
+        node_id: &str,
+        ttl_s: f64,
+        actions: &[Action],
+    ) -> Result<Vec<bool>> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        db_write!(self, |db| actions
+            .iter()
+            .map(|a| act(db, node_id, ttl_s, *a))
+            .collect::<Result<Vec<bool>>>())
+    }
 }

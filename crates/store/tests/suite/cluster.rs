@@ -142,6 +142,21 @@ pub fn cluster_leases_and_fencing(db: &TestDb) {
     assert_eq!(db.raw_count("SELECT COUNT(*) FROM signals"), 1);
     assert_eq!(s.backfill_progress().expect("progress")[0].done_until, 0);
 
+    // A tick's actions in one transaction, one answer each.
+    let tick = [
+        Action::Renew { shard: 0, epoch: 1 },
+        Action::Acquire { shard: 2, epoch: 0 },
+        Action::Acquire { shard: 3, epoch: 5 },
+    ];
+    assert_eq!(
+        s.lease_actions("a", 15.0, &tick).expect("tick"),
+        vec![true, true, false]
+    );
+    assert_eq!(
+        s.shard_leases().expect("leases")[2].holder.as_deref(),
+        Some("a")
+    );
+
     // Release hands the shard back at once; only the holder at its epoch can.
     assert!(!s
         .lease_action("b", 15.0, Action::Release { shard: 0, epoch: 1 })
