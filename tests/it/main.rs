@@ -6,6 +6,7 @@ mod harness;
 
 mod brain;
 mod cluster;
+mod cluster_nodes;
 mod config;
 mod control;
 mod demo;
