@@ -58,6 +58,8 @@ struct Loop<'a> {
     held: BTreeMap<u32, i64>,
     /// Whether the last tick failed (an outage is logged when it starts and when it ends).
     failing: bool,
+    /// Whether a lease row beyond this node's shard count was reported (once per process).
+    mismatch_logged: bool,
 }
 
 fn run(cfg: &ClusterConfig, url: &str, stop: &Receiver<()>) {
@@ -68,6 +70,7 @@ fn run(cfg: &ClusterConfig, url: &str, stop: &Receiver<()>) {
         first_beat: true,
         held: BTreeMap::new(),
         failing: false,
+        mismatch_logged: false,
     };
     let every = Duration::from_secs_f64(cfg.lease_ttl_s / 3.0);
     loop {
@@ -127,6 +130,16 @@ impl Loop<'_> {
         let store = self.store()?;
         let nodes = store.cluster_nodes()?;
         let leases = store.shard_leases()?;
+        // Another box created rows this one does not know: the boxes disagree on `shards`,
+        // so a symbol may be composed under two different shards. Said loudly, once.
+        if !self.mismatch_logged && leases.iter().any(|l| l.shard >= shards) {
+            log::error!(
+                "event=shard_count_mismatch node={node_id}: shard_leases has {} rows, this node \
+                 is configured for {shards}: every box of a cluster must use the same [cluster] shards",
+                leases.len()
+            );
+            self.mismatch_logged = true;
+        }
         // Leases that moved away without this node letting go (expired while it was paused or
         // cut off, then taken): say so once.
         for (shard, epoch) in std::mem::take(&mut self.held) {

@@ -378,3 +378,25 @@ fn a_paused_holder_writes_nothing_under_its_old_epoch() {
     assert_stamped(&signals);
     assert_no_duplicates(&signals);
 }
+
+#[test]
+fn a_node_with_another_shard_count_says_so() {
+    let Some(mut c) = Cluster::new("mismatch") else {
+        return;
+    };
+    // Rows of a box configured for twice the shards.
+    c.store().ensure_shards(2 * SHARDS).unwrap();
+    c.start("mismatch", "m1");
+    let env = &c.node("m1").0;
+    wait_for("the shard count mismatch logged", secs(30.0), || {
+        env.stderr()
+            .contains("event=shard_count_mismatch node=m1")
+            .then_some(())
+    });
+    // It still takes only its own shards.
+    wait_for("m1 holds its 8 shards", secs(30.0), || {
+        let held = c.leases().iter().filter(|l| l.held_by("m1")).count();
+        (held == SHARDS as usize).then_some(())
+    });
+    assert!(c.leases().iter().all(|l| l.shard < SHARDS || !l.is_held()));
+}
