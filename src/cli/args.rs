@@ -45,6 +45,9 @@ pub enum Command {
         since: Option<String>,
         json: bool,
     },
+    AlertTest {
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -70,6 +73,7 @@ USAGE:
     aivex indicators FILE
     aivex news-preview SOURCE [--config PATH]
     aivex calibrate [--config PATH] [--since DATE] [--json]
+    aivex alert-test [--config PATH]
     aivex --version | --help
 
 COMMANDS:
@@ -85,6 +89,7 @@ COMMANDS:
     indicators    Print the indicator table of a bar file as CSV
     news-preview  Print what the news module would ingest from a feed, one JSON object per item
     calibrate     Hit rates, Brier scores and suggested weights from signal feedback
+    alert-test    Send one test alert to every [[alerts.sink]] and report each result
 
 OPTIONS:
     -c, --config PATH   Global config (default config/aivex.toml; AIVEX_CONFIG overrides the default)
@@ -97,6 +102,7 @@ OPTIONS:
 ENVIRONMENT:
     WATCHDOG_MAX_RESTARTS, WATCHDOG_BACKOFF, WATCHDOG_HEARTBEAT_TTL   override [watchdog]
     AIVEX_DATA_DIR, AIVEX_DATABASE_URL, AIVEX_ENABLED, AIVEX_CONTROL_SOCKET, AIVEX_LOG
+    AIVEX_NODE_ID   the node id alerts carry (default: the host name)
 ";
 
 fn default_config() -> PathBuf {
@@ -223,6 +229,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                 json,
             }
         }
+        "alert-test" => {
+            none(&positional)?;
+            Command::AlertTest { config }
+        }
         "help" => Command::Help,
         "version" => Command::Version,
         other => return Err(usage(format!("unknown command {other:?}"))),
@@ -264,7 +274,14 @@ mod tests {
                 module: Some("chart".into())
             }
         );
+        assert_eq!(
+            p("alert-test --config a.toml").unwrap(),
+            Command::AlertTest {
+                config: "a.toml".into()
+            }
+        );
         for bad in [
+            "alert-test now",
             "run --mode fast",
             "explode",
             "stop",

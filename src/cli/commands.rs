@@ -42,7 +42,37 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             since.as_deref(),
             json,
         )),
+        Command::AlertTest { config } => alert_test(&config),
     }
+}
+
+/// `aivex alert-test`: one test alert per sink, each result on its own line; exit 0 when every
+/// sink took it, 1 otherwise, 2 when no sink is configured.
+fn alert_test(path: &Path) -> Result<i32, CliError> {
+    let loaded = load(path)?;
+    let cfg = &loaded.config;
+    if cfg.alerts.sinks.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: no [[alerts.sink]] is configured: nothing to test",
+            cfg.path.display()
+        )));
+    }
+    let node = config::node_id(&getenv);
+    println!(
+        "sending a test alert from node {node} to {} sink(s)",
+        cfg.alerts.sinks.len()
+    );
+    let mut failed = 0;
+    for (sink, result) in crate::supervisor::alerts::test_all(cfg, node) {
+        match result {
+            Ok(how) => println!("ok      {sink}: {how}"),
+            Err(why) => {
+                failed += 1;
+                println!("FAILED  {sink}: {why}");
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// A tool that finished exits 0; its error keeps its kind (usage, config, failure).
@@ -166,6 +196,12 @@ fn status(path: &Path, json: bool) -> Result<i32, CliError> {
         st.mode,
         duration(Some(st.uptime_s))
     );
+    if let Some(a) = &st.alerts {
+        println!(
+            "alerts from node {}: {} sink(s), sent {}, failed {}, dropped {}, pending {}",
+            st.node_id, a.sinks, a.sent, a.failed, a.dropped, a.pending
+        );
+    }
     for (name, m) in &st.modules {
         println!("{}", module_line(name, m));
     }
@@ -210,7 +246,42 @@ pub fn module_line(name: &str, m: &ModuleStatus) -> String {
     if let Some(n) = m.next_restart_in_s {
         parts.push(format!("next retry in {n:.1}s"));
     }
+    if let Some(w) = &m.waiting_for {
+        parts.push(format!("waiting for {w}"));
+    }
+    parts.extend(cost(m));
     format!("{head} {}", parts.join(", "))
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / 1048576.0)
+}
+
+/// What a module costs, for its status line: `cpu 1.2% (3.4s)`, `rss 12.0 MiB`, ...
+fn cost(m: &ModuleStatus) -> Vec<String> {
+    let mut v = Vec::new();
+    match (m.cpu_pct, m.cpu_s) {
+        (Some(p), Some(s)) => v.push(format!("cpu {p:.1}% ({s:.1}s)")),
+        (None, Some(s)) => v.push(format!("cpu {s:.1}s")),
+        _ => {}
+    }
+    if let Some(r) = m.rss_bytes {
+        let limit = m
+            .max_rss_mb
+            .map(|l| format!(" of max {l} MiB"))
+            .unwrap_or_default();
+        v.push(format!("rss {}{limit}", mib(r)));
+    }
+    if let Some(p) = m.pss_bytes {
+        v.push(format!("pss {}", mib(p)));
+    }
+    if let Some(f) = m.fds {
+        v.push(format!("fds {f}"));
+    }
+    if let Some(t) = m.threads {
+        v.push(format!("threads {t}"));
+    }
+    v
 }
 
 fn control_cmd(path: &Path, verb: ControlVerb, module: Option<String>) -> Result<i32, CliError> {

@@ -7,7 +7,7 @@
 //! the loop (`mod.rs`) drives them.
 
 use super::{
-    leftovers, limits_for, output, rundir, Event, Mode, Slot, Supervisor, SupervisorError,
+    alerts, leftovers, limits_for, output, rundir, Event, Mode, Slot, Supervisor, SupervisorError,
     BUDGET_EVERY,
 };
 use crate::config::Config;
@@ -216,6 +216,8 @@ impl Supervisor {
             data_dir.display(),
             cfg.modules.len()
         );
+        let node_id = crate::config::node_id(&|k| std::env::var(k).ok());
+        let alerts = alerts::Alerts::start(&cfg, &run.id, node_id.clone());
         Ok(Supervisor {
             cfg,
             mode,
@@ -229,8 +231,11 @@ impl Supervisor {
             dirty: true,
             next_status: Duration::ZERO,
             next_state_write: Duration::ZERO,
-            next_hb_poll: Duration::ZERO,
             next_budget: BUDGET_EVERY,
+            alerts,
+            health_sig: None,
+            health: Default::default(),
+            node_id,
             registry,
             notifier: aivex_platform::notify::Notifier::from_env(),
             all_started_notified: false,

@@ -7,7 +7,7 @@
 //! `SpawnFailed` to the policy.
 
 use super::policy::{Input, Limits, Mono};
-use super::{absolute, child, heartbeat, leftovers, limits_for, Mode, Supervisor};
+use super::{absolute, child, leftovers, limits_for, Mode, Supervisor};
 use crate::config::{self, ModuleSpec, Run};
 use aivex_core::contract::env::{read, var};
 use aivex_core::contract::ChildEnv;
@@ -76,6 +76,9 @@ impl Supervisor {
             Ok(())
         }
         .and_then(|()| {
+            // A new process starts without a heartbeat: any file that appears from now on is
+            // its beat (one left by the previous process could hide the first one).
+            let _ = std::fs::remove_file(&self.slots[i].hb_path);
             let contract = self.child_env(&spec, &self.slots[i].limits);
             let env = child::ProcessEnv::new(&spec, &contract, std::env::vars_os());
             let log = self.run.log_file(&spec.name);
@@ -108,11 +111,17 @@ impl Supervisor {
                 // next supervisor can still clean up what this module starts.
                 self.save_groups();
                 let s = &mut self.slots[i];
-                s.hb_sig = heartbeat::look(&s.hb_path);
+                s.hb_sig = None;
+                s.beaten = false;
+                s.waiting_for = None;
+                s.usage = None;
+                s.cpu_pct = None;
+                s.over_limit = 0;
                 s.started_at = Some(now_rfc3339());
                 log::info!("module {} started: pid {}", spec.name, started.pid);
                 self.run.history(json!({"at": now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
                 self.input(i, Input::Spawned, now);
+                self.schedule_look(i, now);
             }
             Err(e) => {
                 log::error!("module {}: {}", spec.name, e.message);

@@ -3,12 +3,16 @@
 
 mod fixtures;
 mod harness;
+mod receiver;
 
+mod alerts;
 mod brain;
 mod config;
 mod control;
+mod cost;
 mod eye;
 mod leftovers;
+mod order;
 mod pipeline;
 mod runner;
 mod sandbox;
