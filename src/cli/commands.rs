@@ -96,15 +96,17 @@ fn init_logging(verbose: bool) {
 }
 
 fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
-    crate::supervisor::trim_resident_code();
+    // The start-up code's pages go once every module has started (`trim_resident_code` in the
+    // loop); dropping them before would only make the start slower.
     init_logging(mode == Mode::Dev);
     let loaded = load(path)?;
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
-    auto_migrate(&loaded.config);
-    let sup = Supervisor::new(loaded.config, mode, &crate::modules::REGISTRY)
+    let migration = auto_migrate(&loaded.config);
+    let mut sup = Supervisor::new(loaded.config, mode, &crate::modules::REGISTRY)
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    sup.migration(migration);
     Ok(match sup.run() {
         Outcome::Stopped | Outcome::OnceOk => 0,
         Outcome::OnceFailed | Outcome::Forced => 1,
@@ -114,23 +116,33 @@ fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
 /// The embedded SQLite store is migrated at start, so that a first run needs no extra step.
 /// A shared MySQL store is migrated only when `[database] auto_migrate = true`: on a server
 /// other boxes use, schema changes are the operator's call (`aivex migrate`). A failure is
-/// logged, not fatal: modules check the schema themselves and say what to do.
-fn auto_migrate(cfg: &config::Config) {
+/// logged, not fatal: modules check the schema themselves and say what to do. It runs on a
+/// thread of its own while the supervisor starts (creating a fresh SQLite file and its tables
+/// takes several fsyncs); the supervisor waits for it before it starts the first built-in.
+fn auto_migrate(cfg: &config::Config) -> Option<std::thread::JoinHandle<()>> {
     let wanted = cfg.database.url.starts_with("sqlite://") || cfg.database.auto_migrate;
     if !wanted {
-        return;
+        return None;
     }
-    match tools::migrate::apply(&cfg.database.url) {
+    let url = cfg.database.url.clone();
+    let job = move || match tools::migrate::apply(&url) {
         Ok(r) if !r.applied.is_empty() => log::info!(
             "migrated the store to schema version {} ({:?})",
             r.version,
             r.applied
         ),
         Ok(_) => {}
-        Err(e) => log::warn!(
-            "automatic migration of {}: {e}",
-            config::redact_url(&cfg.database.url)
-        ),
+        Err(e) => log::warn!("automatic migration of {}: {e}", config::redact_url(&url)),
+    };
+    match std::thread::Builder::new()
+        .name("migrate".into())
+        .spawn(job)
+    {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::warn!("automatic migration: cannot start its thread: {e}");
+            None
+        }
     }
 }
 

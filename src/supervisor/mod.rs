@@ -206,6 +206,13 @@ pub struct Supervisor {
     all_started_notified: bool,
     loop_passes: u64,
     last_watchdog: Option<Instant>,
+    /// The store's automatic migration, while it runs (built-ins start after it).
+    migration: Option<std::thread::JoinHandle<()>>,
+    /// groups.json: when it was last written, and whether it is behind.
+    groups_saved: Option<Instant>,
+    groups_dirty: bool,
+    /// Drop the code pages at the end of this pass (start-up done, or periodic work done).
+    trim_due: bool,
     _lock: std::fs::File,
 }
 
@@ -248,6 +255,12 @@ impl Supervisor {
                 }
             }
             self.timers(now);
+            if self.groups_dirty {
+                self.save_groups();
+            }
+            if std::mem::take(&mut self.trim_due) {
+                trim_resident_code();
+            }
             if let Some(out) = self.finished() {
                 break out;
             }
@@ -259,7 +272,20 @@ impl Supervisor {
         self.finish(outcome)
     }
 
+    /// Hands over the store's automatic migration, running on its own thread: the first
+    /// built-in module starts only once it is done (external modules need not wait).
+    pub fn migration(&mut self, m: Option<std::thread::JoinHandle<()>>) {
+        self.migration = m;
+    }
+
+    fn wait_migration(&mut self) {
+        if let Some(h) = self.migration.take() {
+            let _ = h.join();
+        }
+    }
+
     fn finish(mut self, outcome: Outcome) -> Outcome {
+        self.wait_migration();
         self.write_state(self.now());
         leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);
         if let Some(a) = self.alerts.as_mut() {
@@ -387,6 +413,7 @@ impl Supervisor {
         if let Some(pid) = self.slots[i].pid.take() {
             child::signal_group(pid, libc::SIGKILL);
         }
+        self.slots[i].next_look = None;
         self.hub.drain(&name, Duration::from_millis(200));
         self.slots[i].last_exit_at = Some(now_rfc3339());
         log::info!("module {name} exited: {}", policy::describe(exit));
@@ -394,7 +421,7 @@ impl Supervisor {
             .history(json!({"at": now_rfc3339(), "module": name, "event": "exit",
             "code": exit.code, "signal": exit.signal}));
         self.input(i, Input::Exited(exit), now);
-        self.save_groups();
+        self.save_groups_soon();
         if self.slots[i].removing && !self.slots[i].m.alive {
             self.slots.remove(i);
             self.dirty = true;

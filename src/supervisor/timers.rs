@@ -12,7 +12,7 @@
 use super::order::{self, Facts};
 use super::policy::{Input, Mono};
 use super::BUDGET_EVERY;
-use super::{enforce_budget, heartbeat, trim_resident_code, usage, Mode, Supervisor};
+use super::{enforce_budget, heartbeat, usage, Mode, Supervisor};
 use crate::config::Ready;
 use aivex_platform::time::now_rfc3339;
 use serde_json::json;
@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 impl Supervisor {
     /// Runs every timer that is due.
     pub(super) fn timers(&mut self, now: Mono) {
+        // Periodic work is due in this pass (rather than an event's follow-up).
+        let periodic =
+            now >= self.next_status || now >= self.next_state_write || now >= self.next_budget;
         self.looks(now);
         for i in 0..self.slots.len() {
             self.input(i, Input::Tick, now);
@@ -37,7 +40,10 @@ impl Supervisor {
             self.raise_health();
         }
         if status_due {
-            self.account(now);
+            // Not in the very first pass: nothing has run long enough to cost anything yet.
+            if self.loop_passes > 0 {
+                self.account(now);
+            }
             let line = self.status_line();
             println!("{line}");
             self.notifier.status(&line);
@@ -55,8 +61,13 @@ impl Supervisor {
         if !self.all_started_notified && self.slots.iter().all(|s| s.start_at.is_none()) {
             self.all_started_notified = true;
             self.notifier.ready();
-            // Start-up code (config parsing, spawning) is done: let its pages go.
-            trim_resident_code();
+            // Start-up code (config parsing, the store's migration, spawning) is done: its
+            // pages go at the end of this pass.
+            self.wait_migration();
+            self.trim_due = true;
+        } else if periodic && self.all_started_notified {
+            // And the periodic work's, until it is due again.
+            self.trim_due = true;
         }
     }
 

@@ -86,12 +86,19 @@ impl Thread {
     /// Runs until the loop hangs up or a flush's deadline passes.
     pub(super) fn run(mut self, rx: Receiver<Msg>) {
         let mut flush: Option<(Instant, crossbeam_channel::Sender<()>)> = None;
+        let mut hung_up = false;
         loop {
             let now = Instant::now();
             let wake = self.next_wake(now, flush.as_ref().map(|f| f.0));
-            let msg = match wake {
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(at) => rx.recv_timeout(at.saturating_duration_since(now)),
+            let msg = match (wake, hung_up) {
+                // The loop is gone (it flushed and hung up): only the clock matters now.
+                (Some(at), true) => {
+                    std::thread::sleep(at.saturating_duration_since(now));
+                    Err(RecvTimeoutError::Timeout)
+                }
+                (None, true) => return,
+                (None, false) => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                (Some(at), false) => rx.recv_timeout(at.saturating_duration_since(now)),
             };
             match msg {
                 Ok(Msg::Alert(a)) => self.offer(a),
@@ -104,7 +111,7 @@ impl Thread {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) if flush.is_none() => return,
-                Err(RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Disconnected) => hung_up = true,
             }
             // Whatever else is queued, before the (slow) deliveries.
             while let Ok(m) = rx.try_recv() {
@@ -219,11 +226,11 @@ impl Thread {
             let now = Instant::now();
             let s = &mut self.sinks[i];
             let Some(job) = s.queue.front() else { return };
-            let expired = now.duration_since(job.queued) > self.retry_for;
-            if expired || flush.is_some_and(|d| now >= d) {
-                if flush.is_some_and(|d| now >= d) {
-                    return;
-                }
+            if flush.is_some_and(|d| now >= d) {
+                // Out of time at exit: what is left stays undelivered.
+                return;
+            }
+            if now.duration_since(job.queued) > self.retry_for {
                 s.queue.pop_front();
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
                 match s.down.as_mut() {

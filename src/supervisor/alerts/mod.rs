@@ -172,18 +172,19 @@ impl Alerts {
         }
     }
 
-    /// At exit: lets the thread deliver what is queued for at most `FLUSH`.
+    /// At exit: lets the thread deliver what is queued for at most `FLUSH` in all.
     pub fn finish(&mut self) {
         let Some(tx) = self.tx.take() else { return };
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let deadline = Instant::now() + FLUSH;
-        // The flush request itself may wait for room, but never past the deadline.
+        // The flush request itself may wait for room in the queue, never past the deadline.
         if tx
             .send_timeout(Msg::Flush(deadline, done_tx), FLUSH)
             .is_ok()
         {
             drop(tx);
-            let _ = done.recv_timeout(FLUSH + Duration::from_millis(500));
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = done.recv_timeout(left + Duration::from_millis(200));
         }
     }
 }
