@@ -43,6 +43,7 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             json,
         )),
         Command::AlertTest { config } => alert_test(&config),
+        Command::Replay { config, args } => tool(tools::replay(&load(&config)?.config, &args)),
     }
 }
 

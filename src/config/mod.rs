@@ -203,7 +203,8 @@ mod tests {
             ("mysql://aivex@db/aivex", "mysql://aivex@db/aivex"),
             ("sqlite://data/aivex.sqlite", "sqlite://data/aivex.sqlite"),
             ("mysql://u:p@ss@h/d", "mysql://u:***@h/d"),
-            ("not a url", "not a url"),
+            ("not a url", "***"),
+            ("mysql://u:pa?ss@h/d", "mysql://***"),
         ];
         for (input, want) in table {
             assert_eq!(redact_url(input), want, "{input}");

@@ -325,7 +325,12 @@ fn health_alerts_follow_eye_and_allowed_signals_are_announced() {
     let url = format!("sqlite://{}", env.path("data/aivex.sqlite").display());
     let mut store = aivex_store::Store::open(&url).unwrap();
     let now = jiff::Timestamp::now().as_second();
-    for (id, decision) in [("sig-allow-1", "allow"), ("sig-deny-1", "deny")] {
+    // A back-filled allow (brain's history) is not announced.
+    for (id, decision, origin) in [
+        ("sig-allow-1", "allow", "live"),
+        ("sig-deny-1", "deny", "live"),
+        ("sig-backfill-1", "allow", "backfill"),
+    ] {
         let s = aivex_store::SignalRecord {
             id: id.into(),
             symbol: "AAPL".into(),
@@ -341,6 +346,8 @@ fn health_alerts_follow_eye_and_allowed_signals_are_announced() {
             } else {
                 String::new()
             },
+            origin: origin.into(),
+            recorded_at: now,
         };
         let g = aivex_store::GovernorLogRecord {
             signal_id: id.into(),
@@ -376,7 +383,10 @@ fn health_alerts_follow_eye_and_allowed_signals_are_announced() {
         .iter()
         .filter(|e| *e == "signal_allowed")
         .count();
-    assert_eq!(n, 1, "announced once, and never the denied one");
+    assert_eq!(
+        n, 1,
+        "announced once, never the denied or the back-filled one"
+    );
     assert_eq!(sup.stop(), Some(0));
     // supervisor_stopping went out before the supervisor exited.
     assert!(events(&rx.requests()).contains(&"supervisor_stopping".to_string()));

@@ -18,15 +18,20 @@ pub const CHECKS: &[&str] = &["modules", "heartbeats", "supervisor", "store", "f
 /// | --- | --- | --- |
 /// | `listen` | `"127.0.0.1:8080"` | address to bind; `AIVEX_EYE_ADDR` overrides |
 /// | `tokens` | `[]` | bearer tokens; `AIVEX_EYE_TOKEN` (comma-separated) adds more; none = no auth |
+/// | `allow_anonymous` | false | serve without tokens on a non-loopback `listen` address (refused otherwise) |
+/// | `hosts` | `[]` | with auth off, extra `Host` names accepted besides the listen address (and `localhost` on loopback): `"name"` (any port) or `"name:port"`; others get 421 |
 /// | `workers` | 2 | request worker threads (1..=64); SSE streams have their own threads |
-/// | `queue` | 32 | accepted connections waiting for a worker; beyond it 503 `overloaded` |
+/// | `queue` | 32 | complete requests waiting for a worker; beyond it 503 `overloaded` |
+/// | `max_connections` | 512 | open connections in total (idle ones cost a descriptor, not a thread); at the cap the oldest idle one is closed, else the new one refused |
+/// | `max_connections_per_peer` | 256 | open connections from one client address, same rule |
 /// | `max_body_bytes` | 65536 | request body limit (413 beyond) |
 /// | `max_request_line_bytes` | 8192 | request line limit (414 beyond) |
 /// | `max_header_bytes` | 16384 | all header lines together (431 beyond) |
 /// | `max_headers` | 64 | header count (431 beyond) |
-/// | `header_timeout_s` | 10 | whole request head must arrive within this (408) |
+/// | `header_timeout_s` | 10 | whole request head must arrive within this, counted from accept (408) |
 /// | `body_timeout_s` | 10 | whole body must arrive within this (408) |
 /// | `idle_timeout_s` | 5 | keep-alive connection closed after this long without a request |
+/// | `write_timeout_s` | 10 | a whole response must be taken by the client within this |
 /// | `max_streams` | 8 | concurrent `/events` streams (503 `too_many_streams` beyond) |
 /// | `sse_keepalive_s` | 15 | comment line sent on an idle stream |
 /// | `event_buffer` | 1024 | recent events kept for `Last-Event-ID` resume |
@@ -37,8 +42,13 @@ pub const CHECKS: &[&str] = &["modules", "heartbeats", "supervisor", "store", "f
 pub struct EyeConfig {
     pub listen: String,
     pub tokens: Vec<String>,
+    pub allow_anonymous: bool,
+    /// Lower-cased `name` or `name:port` entries.
+    pub hosts: Vec<String>,
     pub workers: usize,
     pub queue: usize,
+    pub max_connections: usize,
+    pub max_connections_per_peer: usize,
     pub max_body_bytes: usize,
     pub max_request_line_bytes: usize,
     pub max_header_bytes: usize,
@@ -46,6 +56,7 @@ pub struct EyeConfig {
     pub header_timeout_s: f64,
     pub body_timeout_s: f64,
     pub idle_timeout_s: f64,
+    pub write_timeout_s: f64,
     pub max_streams: usize,
     pub sse_keepalive_s: f64,
     pub event_buffer: usize,
@@ -62,7 +73,10 @@ impl fmt::Debug for EyeConfig {
                 "tokens",
                 &format_args!("<{} configured>", self.tokens.len()),
             )
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("hosts", &self.hosts)
             .field("workers", &self.workers)
+            .field("max_connections", &self.max_connections)
             .field("max_streams", &self.max_streams)
             .field("fail_on", &self.fail_on)
             .field("freshness", &self.freshness)
@@ -75,12 +89,17 @@ impl Default for EyeConfig {
         EyeConfig {
             listen: "127.0.0.1:8080".into(),
             tokens: Vec::new(),
+            allow_anonymous: false,
+            hosts: Vec::new(),
             // Two, not one per possible client: each busy worker holds a store connection and
             // its own working memory (about 6 MiB under sustained load on the static musl
             // build with MariaDB), and the static build's allocator serialises threads anyway,
             // so more workers bought no throughput there (scripts/bench-eye, README).
             workers: 2,
             queue: 32,
+            // Half the usual 1024 open-file limit; one client address may hold half of that.
+            max_connections: 512,
+            max_connections_per_peer: 256,
             max_body_bytes: 65536,
             max_request_line_bytes: 8192,
             max_header_bytes: 16384,
@@ -88,6 +107,7 @@ impl Default for EyeConfig {
             header_timeout_s: 10.0,
             body_timeout_s: 10.0,
             idle_timeout_s: 5.0,
+            write_timeout_s: 10.0,
             max_streams: 8,
             sse_keepalive_s: 15.0,
             event_buffer: 1024,
@@ -101,8 +121,12 @@ impl Default for EyeConfig {
 const KEYS: &[&str] = &[
     "listen",
     "tokens",
+    "allow_anonymous",
+    "hosts",
     "workers",
     "queue",
+    "max_connections",
+    "max_connections_per_peer",
     "max_body_bytes",
     "max_request_line_bytes",
     "max_header_bytes",
@@ -110,6 +134,7 @@ const KEYS: &[&str] = &[
     "header_timeout_s",
     "body_timeout_s",
     "idle_timeout_s",
+    "write_timeout_s",
     "max_streams",
     "sse_keepalive_s",
     "event_buffer",
@@ -156,6 +181,49 @@ fn secs(t: &serde_json::Map<String, Value>, key: &str, dflt: f64) -> Result<f64,
     }
 }
 
+/// True when `listen` can only be reached from this machine: a loopback IP, or `localhost`.
+/// Another host name could resolve to anything, so it counts as reachable from outside.
+fn loopback(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(h, _)| h);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// `hosts`: names (or `name:port`) a browser may use for Eye when auth is off.
+fn hosts(t: &serde_json::Map<String, Value>) -> Result<Vec<String>, String> {
+    let Some(v) = t.get("hosts") else {
+        return Ok(Vec::new());
+    };
+    let list = v
+        .as_array()
+        .ok_or_else(|| err("hosts", "must be a list of host names"))?;
+    let mut out = Vec::new();
+    for (i, h) in list.iter().enumerate() {
+        let s = h
+            .as_str()
+            .map(str::trim)
+            .ok_or_else(|| err("hosts", format!("item {i} is not a string")))?;
+        let ok = !s.is_empty()
+            && s.len() <= 261
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+        if !ok {
+            return Err(err(
+                "hosts",
+                format!("item {i} {s:?} is not a host name or host:port"),
+            ));
+        }
+        out.push(s.to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
 /// A token must be usable in an `Authorization` header as is: visible ASCII, no spaces.
 fn check_token(source: &str, t: &str) -> Result<(), String> {
     if t.len() < 8 {
@@ -194,8 +262,27 @@ impl EyeConfig {
                 Some(v) => return Err(err("listen", format!("must be \"host:port\", got {v}"))),
             },
             tokens: Vec::new(),
+            allow_anonymous: match t.get("allow_anonymous") {
+                None => d.allow_anonymous,
+                Some(Value::Bool(b)) => *b,
+                Some(v) => {
+                    return Err(err(
+                        "allow_anonymous",
+                        format!("must be true or false, got {v}"),
+                    ))
+                }
+            },
+            hosts: hosts(t)?,
             workers: uint(t, "workers", 1, 64, d.workers)?,
             queue: uint(t, "queue", 1, 4096, d.queue)?,
+            max_connections: uint(t, "max_connections", 1, 65536, d.max_connections)?,
+            max_connections_per_peer: uint(
+                t,
+                "max_connections_per_peer",
+                1,
+                65536,
+                d.max_connections_per_peer,
+            )?,
             max_body_bytes: uint(t, "max_body_bytes", 1, 64 << 20, d.max_body_bytes)?,
             max_request_line_bytes: uint(
                 t,
@@ -209,6 +296,7 @@ impl EyeConfig {
             header_timeout_s: secs(t, "header_timeout_s", d.header_timeout_s)?,
             body_timeout_s: secs(t, "body_timeout_s", d.body_timeout_s)?,
             idle_timeout_s: secs(t, "idle_timeout_s", d.idle_timeout_s)?,
+            write_timeout_s: secs(t, "write_timeout_s", d.write_timeout_s)?,
             max_streams: uint(t, "max_streams", 0, 1024, d.max_streams)?,
             sse_keepalive_s: secs(t, "sse_keepalive_s", d.sse_keepalive_s)?,
             event_buffer: uint(t, "event_buffer", 1, 1 << 20, d.event_buffer)?,
@@ -237,8 +325,17 @@ impl EyeConfig {
                 c.tokens.push(s.to_string());
             }
         }
-        if let Some(a) = env_addr.map(str::trim).filter(|a| !a.is_empty()) {
+        let from_env = env_addr.map(str::trim).filter(|a| !a.is_empty());
+        if let Some(a) = from_env {
             c.listen = a.to_string();
+        }
+        if c.tokens.is_empty() && !c.allow_anonymous && !loopback(&c.listen) {
+            return Err(format!(
+                "[eye] listen {:?}{}: not a loopback address, and no token is configured: set [eye] tokens \
+                 (or AIVEX_EYE_TOKEN), or set [eye] allow_anonymous = true to serve this address without auth",
+                c.listen,
+                if from_env.is_some() { " (from AIVEX_EYE_ADDR)" } else { "" }
+            ));
         }
         match t.get("health") {
             None => {}
@@ -299,96 +396,5 @@ impl EyeConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn config_table() {
-        let ok =
-            |t: Value, addr: Option<&str>, tok: Option<&str>| EyeConfig::from_parts(&t, addr, tok);
-        let c = ok(Value::Null, None, None).unwrap_or_default();
-        assert_eq!(c, EyeConfig::default());
-        let c = ok(
-            json!({"listen": "0.0.0.0:9000", "tokens": ["abcdefgh1"]}),
-            Some("127.0.0.1:1"),
-            Some("tok-two-22, tok-three-3"),
-        )
-        .unwrap_or_default();
-        assert_eq!(c.listen, "127.0.0.1:1");
-        assert_eq!(c.tokens, vec!["abcdefgh1", "tok-two-22", "tok-three-3"]);
-        let c = ok(
-            json!({"health": {"fail_on": ["store"]}, "freshness": {"news": 3600}}),
-            None,
-            None,
-        )
-        .unwrap_or_default();
-        assert_eq!(c.fail_on, vec!["store"]);
-        assert_eq!(c.freshness.get("news"), Some(&3600.0));
-
-        let bad: &[(Value, Option<&str>, &str)] = &[
-            (json!({"listn": "x"}), None, "[eye] listn: unknown key"),
-            (
-                json!({"workers": 0}),
-                None,
-                "[eye] workers: must be an integer in 1..=64",
-            ),
-            (
-                json!({"workers": "4"}),
-                None,
-                "[eye] workers: must be an integer",
-            ),
-            (
-                json!({"tokens": ["short"]}),
-                None,
-                "[eye] tokens: item 0: a token must be at least 8",
-            ),
-            (
-                json!({"tokens": "abcdefghij"}),
-                None,
-                "[eye] tokens: must be a list",
-            ),
-            (
-                Value::Null,
-                Some("has space inside"),
-                "AIVEX_EYE_TOKEN item 0: a token may hold only visible",
-            ),
-            (
-                json!({"health": {"fail_on": ["disk"]}}),
-                None,
-                "[eye] health.fail_on: item 0 is \"disk\"",
-            ),
-            (
-                json!({"freshness": {"prices": 10}}),
-                None,
-                "[eye] freshness.prices: unknown input kind",
-            ),
-            (
-                json!({"freshness": {"news": -1}}),
-                None,
-                "[eye] freshness.news: must be a positive",
-            ),
-            (
-                json!({"header_timeout_s": 0}),
-                None,
-                "[eye] header_timeout_s: must be a positive",
-            ),
-            (json!(3), None, "[eye] must be a table"),
-        ];
-        for (t, tok, want) in bad {
-            let got = EyeConfig::from_parts(t, None, *tok)
-                .err()
-                .unwrap_or_default();
-            assert!(got.starts_with(want), "{t}: got {got:?}, want {want:?}");
-        }
-    }
-
-    #[test]
-    fn debug_hides_tokens() {
-        let c = EyeConfig::from_parts(&json!({"tokens": ["secret-token-1"]}), None, None)
-            .unwrap_or_default();
-        let d = format!("{c:?}");
-        assert!(!d.contains("secret-token-1"), "{d}");
-        assert!(d.contains("<1 configured>"), "{d}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -14,6 +14,7 @@ pub const CODES: &[&str] = &[
     "unauthorized",
     "not_found",
     "method_not_allowed",
+    "misdirected_request",
     "payload_too_large",
     "unsupported_media_type",
     "malformed_json",

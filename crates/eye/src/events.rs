@@ -3,8 +3,10 @@
 //!
 //! It owns event ids and resume semantics: ids start at the process start time in
 //! milliseconds times 1000, so ids from an earlier Eye process are always lower and a resume
-//! across a restart reports the gap instead of silently skipping. It must not know where events
-//! come from (the housekeeping cycle publishes) nor touch sockets (the stream thread writes).
+//! across a restart reports the gap instead of silently skipping. A resume also says how far
+//! the client is now current (`Resume::upto`), so its stream waits for newer events instead of
+//! being told about the same gap again. It must not know where events come from (the
+//! housekeeping cycle publishes) nor touch sockets (the stream thread writes).
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -22,9 +24,13 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resume {
     pub events: Vec<Event>,
-    /// True when events after `last_id` were already dropped from the ring (or came from an
-    /// earlier process): the client missed something and should re-read the REST API.
+    /// True when events after `last_id` were already dropped from the ring, or `last_id` was
+    /// not issued by this process (an earlier Eye's, or one this process never reached): the
+    /// client missed something and should re-read the REST API.
     pub gap: bool,
+    /// The id the client is current to once it has these events (and the gap, if any): the
+    /// newest id published so far, never less than `last_id` when that was one of ours.
+    pub upto: u64,
 }
 
 struct Ring {
@@ -105,13 +111,27 @@ impl EventHub {
 
 /// The pure resume rule over a ring snapshot.
 fn resume_from(buf: &VecDeque<Event>, first_id: u64, next_id: u64, last_id: u64) -> Resume {
+    let newest = next_id.saturating_sub(1);
+    if last_id > newest {
+        // Not an id this process issued (an earlier process with a clock ahead of ours):
+        // nothing of it can be trusted, and waiting for our ids to pass it could take hours.
+        return Resume {
+            events: Vec::new(),
+            gap: true,
+            upto: newest,
+        };
+    }
     let events: Vec<Event> = buf.iter().filter(|e| e.id > last_id).cloned().collect();
     let oldest = buf.front().map_or(next_id, |e| e.id);
     // The client has seen everything up to last_id; if the next one it needs is older than
     // what the ring still holds (or predates this process), something was lost.
-    let gap = last_id < next_id.saturating_sub(1)
+    let gap = last_id < newest
         && (last_id.saturating_add(1) < oldest || last_id.saturating_add(1) < first_id);
-    Resume { events, gap }
+    Resume {
+        events,
+        gap,
+        upto: newest,
+    }
 }
 
 /// The SSE frame of an event.
@@ -143,13 +163,36 @@ mod tests {
             (101, &[102, 103, 104], false),
             (100, &[102, 103, 104], true),
             (5, &[102, 103, 104], true),
-            (999, &[], false),
+            (999, &[], true),
         ];
         for (last, want, gap) in table {
             let r = hub.since(*last);
             assert_eq!((ids(&r).as_slice(), r.gap), (*want, *gap), "last {last}");
+            // Whatever the resume, the client is now current to the newest id, so a wait
+            // after it blocks until something newer is published.
+            assert_eq!(r.upto, 104, "last {last}");
+            assert!(
+                !hub.wait_newer(r.upto, Duration::from_millis(1)),
+                "last {last}"
+            );
         }
         assert_eq!(hub.last_id(), 104);
+    }
+
+    #[test]
+    fn resume_after_a_restart_waits() {
+        // A new process (first id 5000) has published nothing yet; the client resumes with an
+        // id of the previous one.
+        let hub = EventHub::new(8, 5000);
+        let r = hub.since(4100);
+        assert_eq!((r.events.len(), r.gap, r.upto), (0, true, 4999));
+        assert!(!hub.wait_newer(r.upto, Duration::from_millis(5)));
+        let again = hub.since(r.upto);
+        assert!(!again.gap, "the gap is told once");
+        hub.publish("module", "{}".into());
+        assert!(hub.wait_newer(r.upto, Duration::from_millis(5)));
+        let next = hub.since(r.upto);
+        assert_eq!((next.events.len(), next.gap, next.upto), (1, false, 5000));
     }
 
     #[test]

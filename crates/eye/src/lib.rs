@@ -14,14 +14,18 @@ mod api;
 mod app;
 mod auth;
 mod config;
+mod conn;
 mod error;
 mod events;
+mod front;
+mod head;
 mod health;
 mod housekeeping;
 mod http;
 mod metrics;
 mod openapi;
 mod server;
+mod stream;
 
 pub use config::{EyeConfig, CHECKS};
 pub use error::{ApiError, CODES};
@@ -70,7 +74,6 @@ impl Eye {
             probe: Mutex::new(None),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
             streams: AtomicUsize::new(0),
-            waiting: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             version: env!("CARGO_PKG_VERSION"),
             cfg,

@@ -1,34 +1,121 @@
-//! The connection side of Eye: the accept loop, the bounded worker pool, and the threads that
-//! serve `/events` streams.
+//! Eye's server: it starts the front stage (`front.rs`, the one thread that owns every socket
+//! between requests), the fixed pool of request workers, and the queue of complete requests
+//! between them; event streams run on their own capped threads (`stream.rs`).
 //!
-//! It owns concurrency limits: at most `workers` requests are served at once, at most `queue`
-//! accepted connections wait for a worker (beyond that a 503 is written and the connection
-//! closed), at most `max_streams` event streams run (each on its own thread, so a stream never
-//! holds a request worker), every socket write has a timeout, and every read a deadline
-//! (`http::DeadlineReader`). It must not parse bodies or decide responses: `App::handle` does.
+//! It owns the worker side of a request: drop it unheard when its client is gone, check `Host`
+//! when auth is off, answer `HEAD` as `GET` without the body, run `App::handle`, and write the
+//! response without ever blocking (what the client cannot take at once goes back to the front
+//! stage with the connection, under one deadline for the whole response). At most `workers`
+//! requests run at once and at most `queue` complete requests wait. It must not parse request
+//! heads (the front stage does) nor decide responses (`App::handle` does).
 
 use crate::app::{App, Outcome, StoreSlot};
+use crate::auth;
+use crate::conn::{write_some, Conn, Tally};
+use crate::conn::{Back, Returns};
 use crate::error::ApiError;
-use crate::events::{self, parse_last_event_id};
-use crate::http::{self, DeadlineReader, Limits, Next, Request, Response};
-use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use crate::front::Front;
+use crate::http::{self, Limits, Request, Response};
+use crate::stream;
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a write to a client may block before the connection is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often blocked loops look at the stop flag.
+/// How often an idle worker looks at the stop flag.
 const TICK: Duration = Duration::from_millis(200);
+/// Descriptors kept for everything that is not a client connection (store, files, streams'
+/// pipes, the listener, logs).
+const FD_RESERVE: usize = 64;
+
+/// A complete request and its connection, waiting for a worker.
+pub struct Job {
+    pub conn: Conn,
+    pub req: Request,
+}
+
+/// The bounded queue of complete requests.
+pub struct Queue {
+    jobs: Mutex<VecDeque<Job>>,
+    cond: Condvar,
+    cap: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Job>> {
+        // Single pushes and pops: consistent after a panic elsewhere.
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job`; gives it back (Some) when `cap` requests of clients still there wait
+    /// already (requests of clients that have gone are dropped first: they are no backlog).
+    pub fn push(&self, job: Job) -> Option<Job> {
+        let mut q = self.lock();
+        if q.len() >= self.cap {
+            drop_gone(&mut q);
+        }
+        if q.len() >= self.cap {
+            return Some(job);
+        }
+        q.push_back(job);
+        drop(q);
+        self.cond.notify_one();
+        None
+    }
+
+    /// The next job, or None once `stop` says so.
+    fn pop(&self, app: &App) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if app.stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            if let Some(j) = q.pop_front() {
+                return Some(j);
+            }
+            q = self
+                .cond
+                .wait_timeout(q, TICK)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// Drops the queued requests whose clients have closed, in one poll(2) over all of them.
+fn drop_gone(q: &mut VecDeque<Job>) {
+    let mut fds: Vec<libc::pollfd> = q
+        .iter()
+        .map(|j| libc::pollfd {
+            fd: j.conn.stream.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLRDHUP,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfds; the queue owns the descriptors.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) };
+    if n <= 0 {
+        return;
+    }
+    let dead = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+    let mut i = 0;
+    q.retain(|_| {
+        let keep = fds.get(i).is_none_or(|f| f.revents & dead == 0);
+        i += 1;
+        keep
+    });
+}
 
 pub struct Server {
     addr: SocketAddr,
     app: Arc<App>,
-    accept: Option<JoinHandle<()>>,
+    queue: Arc<Queue>,
+    returns: Arc<Returns>,
+    front: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -42,32 +129,72 @@ fn limits(app: &App) -> Limits {
         header_timeout: Duration::from_secs_f64(c.header_timeout_s),
         body_timeout: Duration::from_secs_f64(c.body_timeout_s),
         idle_timeout: Duration::from_secs_f64(c.idle_timeout_s),
+        write_timeout: Duration::from_secs_f64(c.write_timeout_s),
     }
 }
 
+/// `max_connections`, lowered to what the descriptor limit leaves room for.
+fn connection_budget(configured: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return configured;
+    }
+    let room = usize::try_from(lim.rlim_cur)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(FD_RESERVE)
+        .max(1);
+    if room < configured {
+        log::warn!(
+            "eye: [eye] max_connections = {configured} but the open-file limit is {}: serving at most {room} connections",
+            lim.rlim_cur
+        );
+    }
+    configured.min(room)
+}
+
 impl Server {
-    /// Starts the accept thread and the workers on an already bound listener.
+    /// Starts the front stage and the workers on an already bound listener.
     pub fn start(listener: TcpListener, app: Arc<App>) -> io::Result<Server> {
         let addr = listener.local_addr()?;
-        let (tx, rx) = mpsc::sync_channel::<TcpStream>(app.cfg.queue);
-        let rx = Arc::new(Mutex::new(rx));
+        listener.set_nonblocking(true)?;
+        let returns = Arc::new(Returns::new()?);
+        let queue = Arc::new(Queue {
+            jobs: Mutex::new(VecDeque::new()),
+            cond: Condvar::new(),
+            cap: app.cfg.queue,
+        });
+        let lim = limits(&app);
         let mut workers = Vec::new();
         for i in 0..app.cfg.workers {
-            let (app, rx) = (app.clone(), rx.clone());
+            let (app, queue, returns) = (app.clone(), queue.clone(), returns.clone());
             workers.push(
                 std::thread::Builder::new()
                     .name(format!("eye-worker-{i}"))
-                    .spawn(move || worker(&app, &rx))?,
+                    .spawn(move || worker(&app, &queue, &returns, addr, &lim))?,
             );
         }
-        let a = app.clone();
-        let accept = std::thread::Builder::new()
-            .name("eye-accept".into())
-            .spawn(move || accept_loop(&listener, &a, &tx))?;
+        let front = Front::new(
+            app.clone(),
+            listener,
+            returns.clone(),
+            queue.clone(),
+            Arc::new(Tally::default()),
+            lim,
+            connection_budget(app.cfg.max_connections),
+        );
+        let front = std::thread::Builder::new()
+            .name("eye-front".into())
+            .spawn(move || front.run())?;
         Ok(Server {
             addr,
             app,
-            accept: Some(accept),
+            queue,
+            returns,
+            front: Some(front),
             workers,
         })
     }
@@ -76,9 +203,9 @@ impl Server {
         self.addr
     }
 
-    /// False once the accept thread or a worker has ended while no stop was asked for.
+    /// False once the front stage or a worker has ended while no stop was asked for.
     pub fn running(&self) -> bool {
-        self.accept.as_ref().is_some_and(|t| !t.is_finished())
+        self.front.as_ref().is_some_and(|t| !t.is_finished())
             && self.workers.iter().all(|w| !w.is_finished())
     }
 }
@@ -87,7 +214,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.app.stop.store(true, Ordering::SeqCst);
         self.app.events.wake_all();
-        if let Some(t) = self.accept.take() {
+        self.returns.wake();
+        self.queue.cond.notify_all();
+        if let Some(t) = self.front.take() {
             let _ = t.join();
         }
         for w in self.workers.drain(..) {
@@ -96,68 +225,10 @@ impl Drop for Server {
     }
 }
 
-/// Waits up to `TICK` for the listener to become readable, so the loop sees the stop flag.
-fn readable(l: &TcpListener) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: l.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the duration of the call; the fd is owned by `l`.
-    let n = unsafe { libc::poll(&mut pfd, 1, TICK.as_millis() as libc::c_int) };
-    n > 0 && pfd.revents & libc::POLLIN != 0
-}
-
-fn accept_loop(listener: &TcpListener, app: &App, tx: &SyncSender<TcpStream>) {
-    while !app.stop.load(Ordering::SeqCst) {
-        if !readable(listener) {
-            continue;
-        }
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning; the connection stays in
-                // the kernel backlog until a descriptor is free.
-                log::warn!("eye: accept failed: {e}");
-                std::thread::sleep(TICK);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        app.waiting.fetch_add(1, Ordering::SeqCst);
-        match tx.try_send(stream) {
-            Ok(()) => {}
-            Err(TrySendError::Full(s)) | Err(TrySendError::Disconnected(s)) => {
-                app.waiting.fetch_sub(1, Ordering::SeqCst);
-                let e = ApiError::new(503, "overloaded", "all workers are busy, retry shortly");
-                let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                let _ = http::write_response(
-                    &s,
-                    &Response::error(&e).with_header("Retry-After", "1"),
-                    false,
-                );
-                app.metrics.request("unmatched", "-", 503, 0.0);
-            }
-        }
-    }
-}
-
-fn worker(app: &Arc<App>, rx: &Mutex<Receiver<TcpStream>>) {
+fn worker(app: &Arc<App>, queue: &Queue, returns: &Returns, addr: SocketAddr, lim: &Limits) {
     let mut slot = StoreSlot::default();
-    while !app.stop.load(Ordering::SeqCst) {
-        let next = {
-            let guard = rx.lock().unwrap_or_else(|p| p.into_inner());
-            guard.recv_timeout(TICK)
-        };
-        match next {
-            Ok(stream) => {
-                app.waiting.fetch_sub(1, Ordering::SeqCst);
-                serve_connection(app, &mut slot, stream)
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
+    while let Some(job) = queue.pop(app) {
+        serve(app, &mut slot, job, returns, addr, lim);
     }
 }
 
@@ -173,153 +244,81 @@ fn method_label(m: &str) -> &'static str {
     }
 }
 
-/// Closes after an error without resetting the connection: stop writing, then read and drop
-/// what the client is still sending for a short, bounded while, so it sees the response.
-fn linger_close(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let deadline = Instant::now() + Duration::from_millis(500);
-    let mut buf = [0u8; 8192];
-    let mut left = 1usize << 20;
-    let mut s = stream;
-    while left > 0 && Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
-fn serve_connection(app: &Arc<App>, slot: &mut StoreSlot, stream: TcpStream) {
-    let Ok(out) = stream.try_clone() else { return };
-    let lim = limits(app);
-    let mut reader = BufReader::with_capacity(8192, DeadlineReader::new(stream));
-    let mut first = true;
-    let yield_now = || app.waiting.load(Ordering::SeqCst) > 0;
-    loop {
-        match http::read_request(&mut reader, &lim, first, &yield_now) {
-            Next::Closed => return,
-            Next::Bad(e) => {
-                app.metrics.request("unmatched", "-", e.status, 0.0);
-                if http::write_response(&out, &Response::error(&e), false).is_ok() {
-                    linger_close(&out);
-                }
-                return;
-            }
-            Next::Request(req) => {
-                let t0 = Instant::now();
-                let (route, outcome) = app.handle(slot, &req);
-                match outcome {
-                    Outcome::Stream => {
-                        start_stream(app, out, &req);
-                        return;
-                    }
-                    Outcome::Reply(resp) => {
-                        // Keep-alive only while nobody waits for a worker: an idle client must
-                        // not starve the queue.
-                        let keep =
-                            req.keep_alive && !app.stop.load(Ordering::SeqCst) && !yield_now();
-                        // Counted before the write, so a client that reads the answer sees it in /metrics.
-                        app.metrics.request(
-                            route,
-                            method_label(&req.method),
-                            resp.status,
-                            t0.elapsed().as_secs_f64(),
-                        );
-                        let wrote = http::write_response(&out, &resp, keep);
-                        if wrote.is_err() || !keep {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-        first = false;
-    }
-}
-
-/// Releases a stream slot when the stream thread ends, however it ends.
-struct StreamSlot(Arc<App>);
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let n = self
-            .0
-            .streams
-            .fetch_sub(1, Ordering::SeqCst)
-            .saturating_sub(1);
-        self.0.metrics.set_streams(n as u64);
-    }
-}
-
-fn start_stream(app: &Arc<App>, out: TcpStream, req: &Request) {
-    let n = app.streams.fetch_add(1, Ordering::SeqCst);
-    let slot = StreamSlot(app.clone());
-    if n >= app.cfg.max_streams {
-        drop(slot);
-        let e = ApiError::new(
-            503,
-            "too_many_streams",
-            format!("at most {} event streams at once", app.cfg.max_streams),
-        );
-        let _ = http::write_response(
-            &out,
-            &Response::error(&e).with_header("Retry-After", "5"),
-            false,
-        );
-        app.metrics.request("/events", "GET", 503, 0.0);
+fn serve(
+    app: &Arc<App>,
+    slot: &mut StoreSlot,
+    job: Job,
+    returns: &Returns,
+    addr: SocketAddr,
+    lim: &Limits,
+) {
+    let Job { conn, mut req } = job;
+    if conn.gone() {
+        // Nobody would read the answer: do none of the work (dropping the connection closes it).
         return;
     }
-    app.metrics.set_streams(n as u64 + 1);
-    app.metrics.request("/events", "GET", 200, 0.0);
-    let last = req.header("last-event-id").and_then(parse_last_event_id);
-    let a = app.clone();
-    let spawned = std::thread::Builder::new()
-        .name("eye-stream".into())
-        .spawn(move || {
-            let _slot = slot;
-            let _ = run_stream(&a, out, last);
-        });
-    if let Err(e) = spawned {
-        log::warn!("eye: cannot start an event stream thread: {e}");
+    let label = method_label(&req.method);
+    let head_only = req.method == "HEAD";
+    if head_only {
+        req.method = "GET".into();
+    }
+    let t0 = Instant::now();
+    let (route, outcome) = if app.cfg.tokens.is_empty()
+        && !auth::host_allowed(req.header("host"), addr, &app.cfg.hosts)
+    {
+        let e = ApiError::new(
+                421,
+                "misdirected_request",
+                "the Host header names no address this server answers for (its listen address, localhost, or [eye] hosts)",
+            );
+        ("unmatched", Outcome::Reply(Response::error(&e)))
+    } else {
+        app.handle(slot, &req)
+    };
+    match outcome {
+        Outcome::Stream if head_only => {
+            app.metrics
+                .request(route, label, 200, t0.elapsed().as_secs_f64());
+            let out = stream::HEAD.as_bytes().to_vec();
+            returns.send(finish(conn, out, false, lim));
+        }
+        Outcome::Stream => stream::start(app, conn, &req, returns, lim),
+        Outcome::Reply(resp) => {
+            let keep = req.keep_alive && !app.stop.load(Ordering::SeqCst);
+            // Counted before the write, so a client that reads the answer sees it in /metrics.
+            app.metrics
+                .request(route, label, resp.status, t0.elapsed().as_secs_f64());
+            let out = http::response_bytes(&resp, keep, !head_only);
+            returns.send(finish(conn, out, keep, lim));
+        }
     }
 }
 
-const RESYNC: &str =
-    "{\"reason\":\"events after your Last-Event-ID were dropped; re-read the REST API\"}";
-
-fn run_stream(app: &App, mut out: TcpStream, last: Option<u64>) -> io::Result<()> {
-    out.write_all(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
-          Connection: close\r\nX-Accel-Buffering: no\r\n\r\nretry: 2000\n: connected\n\n",
-    )?;
-    let mut cursor = last.unwrap_or_else(|| app.events.last_id());
-    let keepalive = Duration::from_secs_f64(app.cfg.sse_keepalive_s);
-    let mut last_write = Instant::now();
-    let mut first = last.is_some();
-    loop {
-        if first || app.events.wait_newer(cursor, TICK.min(keepalive)) {
-            first = false;
-            let r = app.events.since(cursor);
-            let mut buf = String::new();
-            if r.gap {
-                buf.push_str(&format!("event: resync\ndata: {RESYNC}\n\n"));
-            }
-            for e in &r.events {
-                buf.push_str(&events::frame(e));
-                cursor = e.id;
-            }
-            if !buf.is_empty() {
-                out.write_all(buf.as_bytes())?;
-                last_write = Instant::now();
-            }
-        }
-        if app.stop.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        if last_write.elapsed() >= keepalive {
-            out.write_all(b": keep-alive\n\n")?;
-            last_write = Instant::now();
-        }
+/// Writes what the socket takes now; the rest (if any) goes back to the front stage with the
+/// connection, to be written by one deadline counted from now.
+pub fn finish(conn: Conn, out: Vec<u8>, keep: bool, lim: &Limits) -> Back {
+    let start = Instant::now();
+    match write_some(&conn.stream, &out) {
+        Ok(n) if n >= out.len() && keep => Back::KeepAlive(conn),
+        Ok(n) if n >= out.len() => Back::Close(conn),
+        Ok(pos) => Back::Write {
+            conn,
+            out,
+            pos,
+            deadline: start + lim.write_timeout,
+            keep,
+        },
+        // The client is gone: closing is all that is left.
+        Err(_) => Back::Close(conn),
     }
+}
+
+/// Answers `resp` on a connection that ends after it.
+pub fn reply_and_close(conn: Conn, resp: &Response, returns: &Returns, lim: &Limits) {
+    returns.send(finish(
+        conn,
+        http::response_bytes(resp, false, true),
+        false,
+        lim,
+    ));
 }

@@ -65,14 +65,15 @@ pub(crate) fn parse(url: &str) -> Result<DbUrl> {
         .ok_or_else(|| {
             StoreError::BadUrl(format!(
                 "unknown scheme in {}: expected sqlite://, mysql:// or mariadb://",
-                redact_url(url)
+                redact_whole(url)
             ))
         })?;
     parse_mysql(rest, url).map(DbUrl::Mysql)
 }
 
+/// A parse error: the URL did not parse, so it is shown redacted whole.
 fn bad(url: &str, what: &str) -> StoreError {
-    StoreError::BadUrl(format!("{}: {what}", redact_url(url)))
+    StoreError::BadUrl(format!("{}: {what}", redact_whole(url)))
 }
 
 fn parse_mysql(rest: &str, url: &str) -> Result<MysqlParams> {
@@ -190,23 +191,42 @@ fn decode(s: &str, url: &str, what: &str) -> Result<String> {
     String::from_utf8(out).map_err(|_| bad(url, &format!("{what} is not UTF-8 after decoding")))
 }
 
-/// Returns `url` with the password (if any) replaced by `***`, for logs and status output.
-/// Works on malformed URLs too: anything between the scheme's `user:` and the last `@` before
-/// the path is treated as the password.
+/// Returns `url` with the password (if any) replaced by `***`, for logs, errors and status
+/// output. A URL `parse` accepts has its password slot (exactly the one `parse` reads)
+/// replaced; anything it cannot parse is redacted whole, `<scheme>://***` (or `***` without a
+/// recognisable scheme), because where a password starts and ends in a malformed URL is a
+/// guess, and a wrong guess prints it (a raw `?` in it, a scheme typo like `mysql//u:pw@h/db`).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    // Same split as the parser: the last '@' before any query string ends the user info, so a
-    // password holding '/' or '@' is still covered.
-    let before_query = rest.split('?').next().unwrap_or(rest);
-    let Some(at) = before_query.rfind('@') else {
-        return url.to_string();
-    };
+    let url = url.trim();
+    match parse(url) {
+        Ok(DbUrl::Sqlite(_)) => url.to_string(),
+        Ok(DbUrl::Mysql(_)) => redact_parsed(url).unwrap_or_else(|| redact_whole(url)),
+        Err(_) => redact_whole(url),
+    }
+}
+
+/// The password slot of a URL `parse_mysql` accepted, found by the same splits it makes.
+fn redact_parsed(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let main_end = rest.find('?').unwrap_or(rest.len());
+    let at = rest.get(..main_end)?.rfind('@')?;
     let (userinfo, host_and_tail) = rest.split_at(at);
-    match userinfo.split_once(':') {
+    Some(match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***{host_and_tail}"),
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    })
+}
+
+fn redact_whole(url: &str) -> String {
+    let scheme = url.split_once("://").map(|(s, _)| s).filter(|s| {
+        s.len() <= 16
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match scheme {
+        Some(s) => format!("{s}://***"),
+        None => "***".to_string(),
     }
 }
 
@@ -309,11 +329,111 @@ mod tests {
             ("mariadb://u:p@ss@h/d", "mariadb://u:***@h/d"),
             ("mysql://u@h/d", "mysql://u@h/d"),
             ("mysql://u:pa/ss@h/d", "mysql://u:***@h/d"),
+            ("  mysql://u:secret@h/d\n", "mysql://u:***@h/d"),
             ("sqlite:///var/lib/aivex.db", "sqlite:///var/lib/aivex.db"),
-            ("not a url", "not a url"),
+            ("not a url", "***"),
+            ("sqlite://", "sqlite://***"),
         ];
         for (url, want) in table {
             assert_eq!(redact_url(url), want);
+        }
+    }
+
+    /// Ugly URLs: whatever the shape, no piece of the password is printed. Each password is
+    /// `Zq9x` + something awkward + `Kv3w`; `Zq9x`, `Kv3w` and the awkward part must all vanish.
+    #[test]
+    fn ugly_urls_never_show_the_password() {
+        let table = [
+            ("raw ?", "mysql://u:Zq9x?Kv3w@db:3306/aivex", "mysql://***"),
+            (
+                "raw ? after a good one",
+                "mysql://u:Zq9x@h/d?x=1?Kv3w@h/d",
+                "mysql://***",
+            ),
+            (
+                "raw #",
+                "mysql://u:Zq9x#Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "@ in the password",
+                "mysql://u:Zq9x@Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "/ in the password",
+                "mysql://u:Zq9x/Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            ("missing //", "mysql:u:Zq9xKv3w@db/aivex", "***"),
+            ("typo'd scheme", "mysql//u:Zq9xKv3w@db/aivex", "***"),
+            ("unknown scheme", "mysq://u:Zq9xKv3w@db/aivex", "mysq://***"),
+            (
+                "postgres",
+                "postgres://u:Zq9xKv3w@db/aivex",
+                "postgres://***",
+            ),
+            (
+                "percent-encoded",
+                "mysql://u:Zq9x%3FKv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "bad percent escape",
+                "mysql://u:Zq9x%zzKv3w@db/aivex",
+                "mysql://***",
+            ),
+            (
+                "IPv6 host",
+                "mysql://u:Zq9xKv3w@[::1]:3307/aivex",
+                "mysql://u:***@[::1]:3307/aivex",
+            ),
+            ("no user", "mysql://:Zq9xKv3w@db/aivex", "mysql://***"),
+            ("no database", "mysql://u:Zq9xKv3w@db", "mysql://***"),
+            (
+                "empty password",
+                "mysql://u:@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "unicode",
+                "mysql://u:Zq9xé密码Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "space",
+                "mysql://u:Zq9x Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "newline",
+                "mysql://u:Zq9x\nKv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "scheme-like password",
+                "mysql://u:Zq9x://Kv3w@db/aivex",
+                "mysql://u:***@db/aivex",
+            ),
+            (
+                "unknown parameter",
+                "mysql://u:Zq9xKv3w@db/aivex?pw=Zq9x",
+                "mysql://***",
+            ),
+            ("garbage scheme", "m y://u:Zq9xKv3w@db/aivex", "***"),
+        ];
+        for (what, url, want) in table {
+            let got = redact_url(url);
+            assert_eq!(got, want, "{what}");
+            for piece in ["Zq9x", "Kv3w", "é密码", "%3F", "%zz"] {
+                assert!(!got.contains(piece), "{what}: {got}");
+            }
+            if let Err(e) = parse(url) {
+                let text = format!("{e} {e:?}");
+                for piece in ["Zq9x", "Kv3w"] {
+                    assert!(!text.contains(piece), "{what}: {text}");
+                }
+            }
         }
     }
 

@@ -64,6 +64,8 @@ impl Poll {
                 Some(s) => s.signals_query(&SignalFilter {
                     since: Some(since),
                     decision: Some("allow".into()),
+                    // Back-filled history is not news: only live decisions are announced.
+                    origin: Some(aivex_core::contract::Origin::Live.as_str().into()),
                     limit: Some(PAGE),
                     ..Default::default()
                 }),

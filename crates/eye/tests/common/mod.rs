@@ -8,6 +8,14 @@
 
 #![allow(dead_code)]
 
+mod busy;
+mod net;
+// Each test binary uses a part of these.
+#[allow(unused_imports)]
+pub use busy::*;
+#[allow(unused_imports)]
+pub use net::*;
+
 use aivex_core::ModuleEnv;
 use aivex_eye::{Eye, EyeConfig};
 use aivex_store::{GovernorLogRecord, SignalRecord, Store};
@@ -57,6 +65,9 @@ pub struct Fixture {
     pub prefix: String,
     /// The MariaDB database created for this fixture: (admin URL, name), dropped with it.
     mysql_db: Option<(String, String)>,
+    /// What Eye was started with, for `restart_eye`.
+    env: ModuleEnv,
+    cfg: EyeConfig,
 }
 
 /// A fresh database on the server of `base` (a `mysql://` URL): (its URL, its name).
@@ -125,6 +136,8 @@ impl Fixture {
         let mut store = Store::open(&db_url).unwrap_or_else(|e| panic!("open store: {e}"));
         store.migrate().unwrap_or_else(|e| panic!("migrate: {e}"));
         let mut cfg = EyeConfig {
+            // The requests below name the server "x" (auth is off, so Host is checked).
+            hosts: vec!["x".into()],
             header_timeout_s: 1.0,
             body_timeout_s: 1.0,
             idle_timeout_s: 1.0,
@@ -141,7 +154,7 @@ impl Fixture {
             interval_s: 2.0,
             ..Default::default()
         };
-        let eye = Eye::with_config(&env, cfg).unwrap_or_else(|e| panic!("start eye: {e}"));
+        let eye = Eye::with_config(&env, cfg.clone()).unwrap_or_else(|e| panic!("start eye: {e}"));
         let addr = eye.local_addr();
         // A window far in the past, distinct per process and fixture: 10^6 s apart.
         let nanos = jiff::Timestamp::now().subsec_nanosecond().unsigned_abs() as i64;
@@ -159,9 +172,26 @@ impl Fixture {
             base,
             prefix,
             mysql_db,
+            env,
+            cfg,
         };
         f.write_state(&[("news", json!({"state": "RUNNING", "restarts": 0, "heartbeat_age_s": 1.0, "heartbeat_ttl_s": 60.0, "last_exit": null}))], 0.0);
         Some(f)
+    }
+
+    /// Stops Eye and starts a new one (a new event hub, as after a process restart) on the
+    /// same address.
+    pub fn restart_eye(&mut self) {
+        let mut cfg = self.cfg.clone();
+        cfg.listen = self.addr.to_string();
+        // A stand-in on another port while the old Eye shuts down and frees the address.
+        let stand_in = Eye::with_config(&self.env, self.cfg.clone())
+            .unwrap_or_else(|e| panic!("start eye: {e}"));
+        drop(std::mem::replace(&mut self.eye, stand_in));
+        // Event ids start at the process start in ms: let the clock move past the old ones.
+        std::thread::sleep(Duration::from_millis(5));
+        let eye = Eye::with_config(&self.env, cfg).unwrap_or_else(|e| panic!("restart eye: {e}"));
+        self.eye = eye;
     }
 
     pub fn symbol(&self, i: usize) -> String {
@@ -213,6 +243,8 @@ impl Fixture {
                                      "news": {"value": 0.2, "weight": 0.4, "contribution": 0.08, "input_age_s": 600}}).to_string(),
             decision: decision.into(),
             reasons: reasons.into(),
+            origin: "live".into(),
+            recorded_at: at,
         };
         let g = GovernorLogRecord {
             signal_id: id.clone(),

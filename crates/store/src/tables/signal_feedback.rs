@@ -9,6 +9,11 @@ use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::{Result, StoreError};
 use crate::tables::{finite, non_empty};
 use crate::Store;
+use std::collections::HashMap;
+
+/// Feedback rows of up to this many signals per query (well under every dialect's placeholder
+/// limit).
+const IDS_PER_QUERY: usize = 500;
 
 /// Feedback on a signal from one source; unique per (signal_id, source).
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +103,44 @@ impl Store {
     pub fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {
         validate(f)?;
         db_write!(self, |db| insert(db, f))
+    }
+
+    /// Stores a batch of feedback rows in one transaction, each unless feedback from the same
+    /// source for the same signal exists; returns how many it created. One bad row (or one
+    /// about an unknown signal) fails the whole batch and writes nothing.
+    pub fn insert_feedbacks(&mut self, rows: &[Feedback]) -> Result<usize> {
+        for f in rows {
+            validate(f)?;
+        }
+        db_write!(self, |db| {
+            let mut created = 0;
+            for f in rows {
+                if insert(db, f)?.1 {
+                    created += 1;
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    /// The feedback row from `source` of each of `ids`, in the order of `ids` (None where
+    /// there is none), in one query per few hundred ids: what a page of signals needs to show
+    /// its automatic outcome.
+    pub fn feedback_of(&self, ids: &[&str], source: &str) -> Result<Vec<Option<Feedback>>> {
+        let mut by_id: HashMap<String, Feedback> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let q = format!(
+                "SELECT {COLS} FROM signal_feedback WHERE source = ? AND signal_id IN ({marks})"
+            );
+            let mut p = vec![Param::Text(source)];
+            p.extend(chunk.iter().map(|id| Param::Text(id)));
+            let rows: Vec<Feedback> = db_read!(self, |db| db.rows(&q, &p))?;
+            for f in rows {
+                by_id.insert(f.signal_id.clone(), f);
+            }
+        }
+        Ok(ids.iter().map(|id| by_id.remove(*id)).collect())
     }
 
     /// Feedback at or after `since` (all without it), oldest first.
