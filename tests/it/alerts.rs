@@ -197,6 +197,33 @@ fn a_hanging_or_dead_sink_holds_nothing_back_is_logged_once_and_drops_are_counte
 }
 
 #[test]
+fn a_dead_sink_does_not_hold_the_supervisors_exit() {
+    let env = Env::new("alert-dead-exit");
+    let port = free_port();
+    env.config(&format!(
+        "[runtime]\nenabled = [\"idle\"]\n\
+         [[alerts.sink]]\nkind = \"webhook\"\nname = \"dead\"\nurl = \"http://127.0.0.1:{port}/gone\"\n"
+    ));
+    env.sh_module("idle", "exec sleep 1000", "");
+    let mut sup = env.start(&[]);
+    env.wait_module("idle", "RUNNING", secs(10.0));
+    // supervisor_started failed once: the sink is down, its retry is a second away.
+    wait_for("the sink logged down", secs(10.0), || {
+        env.stderr()
+            .lines()
+            .any(|l| l.contains("alert sink dead") && l.contains("is down"))
+            .then_some(())
+    });
+    let t0 = Instant::now();
+    assert_eq!(sup.stop(), Some(0));
+    // The flush at exit may take up to 5 s; a sink that refuses gets one more try, not 5 s.
+    let took = t0.elapsed();
+    assert!(took < secs(3.5), "stop took {took:?}");
+    let err = env.stderr();
+    assert!(err.contains("supervisor exiting"), "{err}");
+}
+
+#[test]
 fn command_sinks_recoveries_and_flapping_summaries() {
     let env = Env::new("alert-cmd");
     let got = env.path("alerts.jsonl");

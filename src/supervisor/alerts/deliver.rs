@@ -134,8 +134,14 @@ impl Thread {
             }
             self.publish();
             if let Some((deadline, done)) = &flush {
-                let empty = self.sinks.iter().all(|s| s.queue.is_empty());
-                if empty || Instant::now() >= *deadline {
+                // Done when nothing is left that could still go out in time: a sink that is
+                // down waits for no retry past the deadline (a dead sink must not hold the
+                // supervisor's exit for the whole flush time).
+                let settled = self
+                    .sinks
+                    .iter()
+                    .all(|s| s.queue.is_empty() || s.next_try >= *deadline);
+                if settled || Instant::now() >= *deadline {
                     let _ = done.send(());
                     return;
                 }
@@ -284,6 +290,10 @@ impl Thread {
                         .saturating_mul(1 << (s.failures - 1).min(6))
                         .min(BACKOFF_CAP);
                     s.next_try = Instant::now() + delay;
+                    if let Some(d) = flush {
+                        // At exit a failed sink gets no second try.
+                        s.next_try = s.next_try.max(d);
+                    }
                     if s.down.is_none() {
                         s.down = Some((Instant::now(), 0, 0));
                         log::warn!(
