@@ -2,7 +2,8 @@
 //! attempt with its timeouts, headers, no redirects, the status as the result. It must not
 //! retry (the caller's alert thread does) or log; errors name the endpoint redacted.
 
-use crate::{map_ureq, read_capped, redact_endpoint, SourceError};
+use crate::http::map_ureq;
+use crate::{read_capped, redact_endpoint, SourceError};
 use std::time::Duration;
 
 /// Posts `body` to an http(s) `url` with `headers` (plus Content-Type and the User-Agent), one
