@@ -3,15 +3,19 @@
 
 mod fixtures;
 mod harness;
+mod receiver;
 
+mod alerts;
 mod brain;
 mod config;
 mod control;
+mod cost;
 mod demo;
 mod eye;
 mod history;
 mod hostile;
 mod leftovers;
+mod order;
 mod pipeline;
 mod runner;
 mod sandbox;

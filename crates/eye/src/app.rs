@@ -249,17 +249,22 @@ impl App {
 
     /// `/health`: the pure verdict over the state file as it is now and the last probe.
     pub fn health(&self) -> Response {
+        let (healthy, body) = self.verdict(now_unix());
+        Response::json(if healthy { 200 } else { 503 }, body.to_string())
+    }
+
+    /// The verdict `/health` answers with at `now`: (healthy, body).
+    pub fn verdict(&self, now: f64) -> (bool, serde_json::Value) {
         let st = read_state(&self.state_file);
         let probe = self.probe().clone();
-        let (healthy, body) = health::evaluate(&health::Inputs {
+        health::evaluate(&health::Inputs {
             state: st.as_ref().map_err(Clone::clone),
             probe: probe.as_ref(),
-            now_unix: now_unix(),
+            now_unix: now,
             state_stale_after_s: self.cfg.state_stale_after_s,
             probe_stale_after_s: self.probe_stale_after_s,
             freshness: &self.cfg.freshness,
             fail_on: &self.cfg.fail_on,
-        });
-        Response::json(if healthy { 200 } else { 503 }, body.to_string())
+        })
     }
 }

@@ -4,7 +4,8 @@
 //! `/signals/feedback`, `/modules`, `/metrics`, `/events`, `/openapi.json`), its limits and
 //! its auth. `Eye::new` binds the listener and starts the workers; each module cycle does the
 //! housekeeping (store probe, new-signal poll, supervisor history tail) and returns. It must
-//! not write SQL (the store does), must not change supervisor files (it only reads them), and
+//! not write SQL (the store does), must not change supervisor files (it only reads them; the
+//! one file it writes in the run directory is its own `/health` verdict), and
 //! must never log or answer with a token or the database URL.
 //!
 //! The `[eye]` keys are documented on [`EyeConfig`].
@@ -91,7 +92,7 @@ impl Eye {
             }
         );
         Ok(Eye {
-            housekeeping: Housekeeping::new(run.history()),
+            housekeeping: Housekeeping::new(run.history(), run.health_file()),
             app,
             server,
         })
