@@ -1,7 +1,8 @@
 //! aivex-brain: the pure core of the signal engine and the governor.
 //!
 //! It owns composing a composite signal per symbol (`compose`), the governor's allow/deny
-//! rules (`governor`), outcome scoring (`outcome`), calibration (`calibrate`) and the
+//! rules (`governor`), outcome scoring (`outcome`), calibration (`calibrate`), the track
+//! record of scored signals (`quality`: hit rates, IC, Brier, reliability) and the
 //! dashboard export shapes (`export`). Everything here is a pure function of its inputs and
 //! an explicit `now`: this crate must not read the clock, the store, files or the network.
 //! The module glue (reading components, writing signals and governor_log rows) lives
@@ -18,6 +19,7 @@ pub mod governor;
 mod hash;
 pub mod kind;
 pub mod outcome;
+pub mod quality;
 
 pub use calibrate::{calibrate, render_table, Calibration, FeedbackComponent, FeedbackRow};
 pub use compose::{
@@ -32,3 +34,4 @@ pub use governor::{
 };
 pub use kind::{Kind, PerKind, Weights};
 pub use outcome::{score_outcome, Outcome, OutcomeKind, ScoredSignal};
+pub use quality::{quality, spearman, Quality, QualityAcc, QualityReport, QualityRow};

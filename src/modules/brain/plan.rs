@@ -14,8 +14,8 @@ use aivex_core::ModuleError;
 use aivex_store::{Component, Feedback, GovernorLogRecord, SignalRecord};
 use std::collections::BTreeMap;
 
-/// The feedback source of outcomes brain scores itself.
-pub const AUTO_SOURCE: &str = "auto";
+/// The feedback source of outcomes brain scores itself (the stored-signal contract's).
+pub const AUTO_SOURCE: &str = aivex_core::contract::signal::OUTCOME_SOURCE;
 
 /// Groups component rows into per-symbol inputs, keeping only `symbols` when it is not empty.
 /// A row of an unknown kind is returned as a DataValidationError naming it and is left out.

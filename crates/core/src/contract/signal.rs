@@ -3,7 +3,8 @@
 //! tools, brain itself).
 //!
 //! It owns the text forms (`allow`/`deny`, `hit`/`miss`/`flat`, `live`/`backfill`, reason codes
-//! joined by commas) and the JSON shape of `signals.components`. How a value is computed
+//! joined by commas, the feedback source of automatic outcomes) and the JSON shape of
+//! `signals.components`. How a value is computed
 //! belongs to aivex-brain; this file must not compute anything.
 
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,10 @@ impl Origin {
         Origin::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
+
+/// The `signal_feedback.source` of the outcomes brain scores itself (one row per scored
+/// signal): brain writes it, Eye's `/quality` and `aivex calibrate` read it.
+pub const OUTCOME_SOURCE: &str = "auto";
 
 /// The three outcomes, written as "hit", "miss" and "flat".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
