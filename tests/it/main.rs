@@ -1,12 +1,14 @@
 //! aivex's integration tests: one binary, organised by feature, each test driving the real
 //! `aivex` executable through `harness`. Every wait has a hard deadline.
 
+mod browser;
 mod fixtures;
 mod harness;
 
 mod brain;
 mod config;
 mod control;
+mod dashboard;
 mod eye;
 mod leftovers;
 mod pipeline;

@@ -142,6 +142,7 @@ pub fn reason(status: u16) -> &'static str {
         100 => "Continue",
         200 => "OK",
         201 => "Created",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -164,13 +165,20 @@ pub fn reason(status: u16) -> &'static str {
 
 /// The bytes of a response: status line, headers and (unless `with_body` is false, for
 /// `HEAD`) the body. `Content-Length` is the body's length either way, as for `GET`.
+/// `Cache-Control: no-store` unless the response sets its own (the dashboard's assets).
 pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
+    let own_cache = resp.headers.iter().any(|(k, _)| *k == "Cache-Control");
     let mut h = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: {}\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: {}\r\n",
         resp.status,
         reason(resp.status),
         resp.content_type,
         resp.body.len(),
+        if own_cache {
+            ""
+        } else {
+            "Cache-Control: no-store\r\n"
+        },
         if keep_alive { "keep-alive" } else { "close" }
     );
     for (k, v) in &resp.headers {
