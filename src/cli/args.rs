@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::supervisor::Mode;
+use crate::tools::ReplayArgs;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -45,6 +46,10 @@ pub enum Command {
         since: Option<String>,
         json: bool,
     },
+    Replay {
+        config: PathBuf,
+        args: ReplayArgs,
+    },
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -70,6 +75,8 @@ USAGE:
     aivex indicators FILE
     aivex news-preview SOURCE [--config PATH]
     aivex calibrate [--config PATH] [--since DATE] [--json]
+    aivex replay [--config PATH] --from DATE --to DATE [--step DURATION] [--symbols A,B,...]
+                 [--governor FILE.toml] [--json] [--out FILE] [--signals FILE]
     aivex --version | --help
 
 COMMANDS:
@@ -85,6 +92,11 @@ COMMANDS:
     indicators    Print the indicator table of a bar file as CSV
     news-preview  Print what the news module would ingest from a feed, one JSON object per item
     calibrate     Hit rates, Brier scores and suggested weights from signal feedback
+    replay        Run the brain over the stored history as known at each step (no look-ahead)
+                  and print a quality report; writes nothing to the store. DATE is YYYY-MM-DD
+                  (00:00 UTC) or RFC 3339, both ends inclusive; --step defaults to the brain's
+                  bar_interval; --governor overlays [settings.governor] keys (a what-if);
+                  --out writes the JSON report, --signals one JSON line per signal
 
 OPTIONS:
     -c, --config PATH   Global config (default config/aivex.toml; AIVEX_CONFIG overrides the default)
@@ -117,6 +129,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
     let mut mode = Mode::Continuous;
     let (mut once, mut json) = (false, false);
     let mut since = None;
+    let mut replay = ReplayArgs::default();
     while let Some(arg) = p.next().map_err(usage)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -133,6 +146,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             Long("once") => once = true,
             Long("json") => json = true,
             Long("since") => since = Some(p.value().map_err(usage)?.string().map_err(usage)?),
+            Long("from") => replay.from = Some(p.value().map_err(usage)?.string().map_err(usage)?),
+            Long("to") => replay.to = Some(p.value().map_err(usage)?.string().map_err(usage)?),
+            Long("step") => replay.step = Some(p.value().map_err(usage)?.string().map_err(usage)?),
+            Long("symbols") => {
+                replay.symbols = Some(p.value().map_err(usage)?.string().map_err(usage)?)
+            }
+            Long("governor") => replay.governor = Some(p.value().map_err(usage)?.into()),
+            Long("out") => replay.out = Some(p.value().map_err(usage)?.into()),
+            Long("signals") => replay.signals = Some(p.value().map_err(usage)?.into()),
             Value(v) => {
                 let v = v.string().map_err(usage)?;
                 if sub.is_none() {
@@ -223,6 +245,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                 json,
             }
         }
+        "replay" => {
+            none(&positional)?;
+            replay.json = json;
+            Command::Replay {
+                config,
+                args: replay,
+            }
+        }
         "help" => Command::Help,
         "version" => Command::Version,
         other => return Err(usage(format!("unknown command {other:?}"))),
@@ -264,7 +294,25 @@ mod tests {
                 module: Some("chart".into())
             }
         );
+        assert_eq!(
+            p("replay --from 2026-01-01 --to 2026-11-20 --step 1d --symbols AAPL,SPY --governor g.toml --json --out r.json --signals s.jsonl -c c.toml").unwrap(),
+            Command::Replay {
+                config: "c.toml".into(),
+                args: ReplayArgs {
+                    from: Some("2026-01-01".into()),
+                    to: Some("2026-11-20".into()),
+                    step: Some("1d".into()),
+                    symbols: Some("AAPL,SPY".into()),
+                    governor: Some("g.toml".into()),
+                    json: true,
+                    out: Some("r.json".into()),
+                    signals: Some("s.jsonl".into()),
+                }
+            }
+        );
         for bad in [
+            "replay --from",
+            "replay extra --from 2026-01-01",
             "run --mode fast",
             "explode",
             "stop",

@@ -42,6 +42,7 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             since.as_deref(),
             json,
         )),
+        Command::Replay { config, args } => tool(tools::replay(&load(&config)?.config, &args)),
     }
 }
 

@@ -63,7 +63,8 @@ fn to_store(f: &aivex_market::Fundamental, source: &str) -> aivex_store::Fundame
     }
 }
 
-fn to_market(f: aivex_store::Fundamental) -> aivex_market::Fundamental {
+/// A stored fact as the market layer reads it (also what a replay reads filings as).
+pub(crate) fn to_market(f: aivex_store::Fundamental) -> aivex_market::Fundamental {
     aivex_market::Fundamental {
         symbol: f.symbol,
         metric: f.metric,
@@ -144,7 +145,9 @@ impl Metrics {
                 log::info!("{}", summary.line(MODULE));
                 return Ok(Vec::new());
             };
-            aivex_market::parse_companyfacts(&bytes, &source.name, symbol, &self.concepts)
+            // Every filing, not only the latest of each period: the store keeps what was
+            // known when (a replay reads a quarter from its first filing on).
+            aivex_market::parse_companyfacts_filings(&bytes, &source.name, symbol, &self.concepts)
         } else {
             aivex_market::parse_fundamentals_csv(&bytes, &source.name)
         };

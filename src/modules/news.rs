@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 
 const MODULE: &str = "news";
 const DAY: i64 = 86_400;
+/// The news component's window and half-life when the settings do not give them.
+pub const DEFAULT_WINDOW_S: i64 = 7 * DAY;
+pub const DEFAULT_HALF_LIFE_S: i64 = DAY;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +55,25 @@ pub fn scorer_from_settings(
     let s: Settings = serde_json::from_value(settings.clone())
         .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
     scorer(&s, resolve)
+}
+
+/// The news component's `(window_s, half_life_s)` of a news module's `[settings]`, checked.
+/// Shared with `aivex replay`, which computes the component at past times with them.
+pub fn component_params(settings: &serde_json::Value) -> Result<(i64, i64), ModuleError> {
+    let s: Settings = serde_json::from_value(settings.clone())
+        .map_err(|e| ModuleError::Config(format!("{MODULE} settings: {e}")))?;
+    params(&s)
+}
+
+fn params(s: &Settings) -> Result<(i64, i64), ModuleError> {
+    let window_s = s.window_s.unwrap_or(DEFAULT_WINDOW_S);
+    let half_life_s = s.half_life_s.unwrap_or(DEFAULT_HALF_LIFE_S);
+    if window_s <= 0 || half_life_s < 0 {
+        return Err(ModuleError::Config(format!(
+            "{MODULE} settings: window_s must be > 0 and half_life_s >= 0 (0: no decay), got {window_s} and {half_life_s}"
+        )));
+    }
+    Ok((window_s, half_life_s))
 }
 
 fn scorer(
@@ -107,13 +129,7 @@ struct NewsConfig {
 
 fn config(settings: &serde_json::Value) -> Result<NewsConfig, ModuleError> {
     let s: Settings = ingest::settings(MODULE, settings)?;
-    let window_s = s.window_s.unwrap_or(7 * DAY);
-    let half_life_s = s.half_life_s.unwrap_or(DAY);
-    if window_s <= 0 || half_life_s < 0 {
-        return Err(ModuleError::Config(format!(
-            "{MODULE} settings: window_s must be > 0 and half_life_s >= 0 (0: no decay), got {window_s} and {half_life_s}"
-        )));
-    }
+    let (window_s, half_life_s) = params(&s)?;
     let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
     let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
     Ok(NewsConfig {

@@ -1,8 +1,8 @@
 //! Starting and signalling module processes.
 //!
-//! Owns the exact way a module process is created: its own process group, the parent-death
-//! signal, stdin from /dev/null, stdout+stderr into the capture pipe, the environment contract
-//! (modules/README.md) and the sandbox (rlimits, a network namespace, or `docker run`). It must
+//! Owns the exact way a module process is created: its own session and process group, the
+//! parent-death signal, stdin from /dev/null, stdout+stderr into the capture pipe, the environment
+//! contract (modules/README.md) and the sandbox (rlimits, a network namespace, or `docker run`). It must
 //! not wait for children (the supervisor loop reaps with waitpid) nor decide policy.
 
 use crate::config::{ModuleSpec, NetworkMode, Run, SandboxMode, SandboxSpec};
@@ -100,7 +100,7 @@ pub fn argv(spec: &ModuleSpec, self_exe: &Path) -> Vec<OsString> {
 }
 
 /// Starts one module process with `output` (the write end of its capture pipe) as stdout and
-/// stderr. The process leads a new process group whose id equals its pid.
+/// stderr. The process leads a new session and process group whose ids equal its pid.
 pub fn spawn(
     spec: &ModuleSpec,
     self_exe: &Path,
@@ -132,10 +132,14 @@ pub fn spawn(
     let new_netns =
         spec.sandbox.mode == SandboxMode::Rlimit && spec.sandbox.network == NetworkMode::None;
     // SAFETY: the closure runs in the forked child before exec and only calls async-signal-safe
-    // functions (setpgid, prctl, getppid, setrlimit, unshare); it allocates nothing.
+    // functions (setsid, prctl, getppid, setrlimit, unshare); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 {
+            // A session of its own (and so a group of its own, as s6 does): the session id is
+            // then the module's pid, always visible to the supervisor. The supervisor's own
+            // session may have a leader outside its pid namespace (a container's runner), whose
+            // id reads as 0 in /proc and could not prove a leftover is ours.
+            if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
             // Die with the supervisor: the kernel sends SIGKILL when the forking thread exits.

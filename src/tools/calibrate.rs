@@ -123,15 +123,7 @@ fn brain_settings(cfg: &Config) -> Result<(aivex_brain::Weights, u32), ToolError
 
 /// `--since`: a date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 timestamp, as Unix seconds.
 fn parse_since(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_second());
-    }
-    t.parse::<jiff::civil::Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-        .map(|z| z.timestamp().as_second())
-        .ok_or_else(|| format!("--since {s:?} is not a date (YYYY-MM-DD or an RFC 3339 timestamp)"))
+    super::parse_date("--since", s)
 }
 
 /// A feedback row joined with its signal. The signal's components JSON is the
@@ -222,6 +214,8 @@ mod tests {
             components_json: components_json.into(),
             decision: "allow".into(),
             reasons: String::new(),
+            origin: "live".into(),
+            recorded_at: 0,
         }
     }
 

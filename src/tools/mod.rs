@@ -1,5 +1,6 @@
-//! One-shot operator tools behind `aivex migrate`, `aivex indicators`, `aivex news-preview` and
-//! `aivex calibrate`. Each is a thin shell over its layer's crate, in its own file.
+//! One-shot operator tools behind `aivex migrate`, `aivex indicators`, `aivex news-preview`,
+//! `aivex calibrate` and `aivex replay`. Each is a thin shell over its layer's crate, in its
+//! own file(s); `parse_date` is the date form every `--since`/`--from`/`--to` takes.
 //!
 //! Tools report failures as their own `ToolError`; they must not import the CLI (which calls
 //! them) nor decide exit codes: `cli` maps a `ToolError` to its exit code.
@@ -8,11 +9,14 @@ mod calibrate;
 mod indicators;
 pub mod migrate;
 mod news_preview;
+mod replay;
+mod replay_output;
 
 pub use calibrate::calibrate;
 pub use indicators::indicators;
 pub use migrate::migrate;
 pub use news_preview::news_preview;
+pub use replay::{replay, ReplayArgs};
 
 use std::fmt;
 
@@ -37,3 +41,17 @@ impl fmt::Display for ToolError {
 }
 
 impl std::error::Error for ToolError {}
+
+/// A date flag: `YYYY-MM-DD` (00:00 UTC that day) or an RFC 3339 timestamp, as Unix seconds.
+/// The error names the flag and the value.
+pub(crate) fn parse_date(flag: &str, s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_second());
+    }
+    t.parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+        .map(|z| z.timestamp().as_second())
+        .ok_or_else(|| format!("{flag} {s:?} is not a date (YYYY-MM-DD or an RFC 3339 timestamp)"))
+}

@@ -409,6 +409,8 @@ fn outcome_scoring_writes_one_auto_row_per_signal() {
         components_json: json!({"components": [], "factors": {"coverage": 1.0, "agreement": 1.0, "freshness": 1.0, "strength": 1.0}}).to_string(),
         decision: "allow".into(),
         reasons: String::new(),
+        origin: "live".into(),
+        recorded_at: created_at,
     }
     };
     let log = |id: &str, at: i64| GovernorLogRecord {
@@ -576,6 +578,8 @@ fn calibrate_json_matches_the_hand_computed_set() {
             components_json: json!({"components": components, "factors": {}}).to_string(),
             decision: "allow".into(),
             reasons: String::new(),
+            origin: "live".into(),
+            recorded_at: base + i as i64,
         };
         let g = GovernorLogRecord {
             signal_id: id.clone(),
@@ -728,6 +732,8 @@ fn outcome_waiting_for_bars_is_scored_when_they_arrive() {
         components_json: json!({"components": [], "factors": {}}).to_string(),
         decision: "allow".into(),
         reasons: String::new(),
+        origin: "live".into(),
+        recorded_at: t0 + 3600,
     };
     let g = GovernorLogRecord {
         signal_id: "late".into(),

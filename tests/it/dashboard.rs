@@ -16,7 +16,7 @@ use crate::harness::*;
 use aivex_brain::{
     compose, evaluate, BrainConfig, ComponentInput, GovernorConfig, GovernorHistory, Kind,
 };
-use aivex_core::contract::{ReasonCodes, StoredComponents, Verdict};
+use aivex_core::contract::{Origin, ReasonCodes, StoredComponents, Verdict};
 use aivex_store::{GovernorLogRecord, SignalRecord, Store};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -41,8 +41,16 @@ fn rfc(t: i64) -> String {
 }
 
 /// Composes a signal of `symbol` at `at` with aivex-brain and stores it with its governor
-/// decision, the way brain does: allowed (min_confidence 0) or denied by the halt switch.
+/// decision, the way brain does: allowed (min_confidence 0) or denied by the halt switch. A
+/// signal dated before now is stored as brain's back-fill stores it (origin `backfill`,
+/// recorded now); one at now as a live one.
 fn record(store: &mut Store, symbol: &str, at: i64, value: f64, allow: bool) -> String {
+    let recorded_at = now();
+    let origin = if at < recorded_at - 60 {
+        Origin::Backfill
+    } else {
+        Origin::Live
+    };
     let inputs = [
         ComponentInput {
             kind: Kind::Chart,
@@ -86,6 +94,8 @@ fn record(store: &mut Store, symbol: &str, at: i64, value: f64, allow: bool) -> 
         .encode(),
         decision: verdict.clone(),
         reasons: reasons.clone(),
+        origin: origin.as_str().to_string(),
+        recorded_at: recorded_at.max(at),
     };
     let g = GovernorLogRecord {
         signal_id: sig.id.clone(),

@@ -137,6 +137,20 @@ impl Env {
         }
     }
 
+    /// Starts `aivex run --config CONFIG` (a path relative to the test directory) in the
+    /// background with extra variables, e.g. a copy of the shipped `config/aivex.toml`.
+    pub fn start_config(&self, config: &str, vars: &[(&str, &str)]) -> Supervisor {
+        let out = std::fs::File::create(self.dir.join("stdout.txt")).unwrap();
+        let err = std::fs::File::create(self.dir.join("stderr.txt")).unwrap();
+        let mut cmd = self.cmd(&["run", "--config", config]);
+        cmd.envs(vars.iter().copied());
+        let child = cmd.stdout(out).stderr(err).spawn().unwrap();
+        Supervisor {
+            child: Some(child),
+            dir: self.dir.clone(),
+        }
+    }
+
     pub fn state(&self) -> Option<Value> {
         let p = self.dir.join("data/runs/current/state/runtime_state.json");
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()

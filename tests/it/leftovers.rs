@@ -16,16 +16,6 @@ fn sid_and_start(pid: i32) -> (i32, u64) {
     (f[3].parse().unwrap(), f[19].parse().unwrap())
 }
 
-fn sleeper() -> Command {
-    let mut c = Command::new("sleep");
-    c.arg("1000")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env_remove("AIVEX_RUN_ID");
-    c
-}
-
 /// Kills (and reaps) what the test started, whatever happens.
 #[derive(Default)]
 struct Reaper {
@@ -53,6 +43,32 @@ impl Drop for Reaper {
     }
 }
 
+/// Makes a session S of its own (its leader stays, asleep), and in it two process groups:
+/// A, whose leader exits at once leaving a sleeper without a run id (a daemon's child group),
+/// and C, a sleeper leading its own group with the run id given as the first argument. Prints
+/// `A <leader> <sleeper>` and `C <pid>`.
+const SESSION: &str = r#"
+use POSIX ();
+my $run = $ARGV[0];
+delete $ENV{AIVEX_RUN_ID};
+sub sleeper { open STDOUT, '>', '/dev/null'; open STDIN, '<', '/dev/null'; exec 'sleep', '1000'; POSIX::_exit(127) }
+my $lead = fork // die "fork: $!";
+if ($lead == 0) {
+    POSIX::setpgid(0, 0);
+    my $s = fork // die "fork: $!";
+    if ($s == 0) { sleeper() }
+    syswrite STDOUT, "A $$ $s\n";
+    POSIX::_exit(0);
+}
+POSIX::setpgid($lead, $lead);
+waitpid($lead, 0);
+my $c = fork // die "fork: $!";
+if ($c == 0) { POSIX::setpgid(0, 0); $ENV{AIVEX_RUN_ID} = $run; sleeper() }
+POSIX::setpgid($c, $c);
+syswrite STDOUT, "C $c\n";
+sleeper();
+"#;
+
 #[test]
 fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
     let env = Env::new("reuse");
@@ -71,25 +87,61 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&groups_path).unwrap()).unwrap();
     let run_id = record["run_id"].as_str().unwrap().to_string();
-    let recorded_sid = record["groups"][0]["sid"].as_i64().unwrap() as i32;
-    assert!(recorded_sid > 0, "{record}");
+    // Each module leads a session of its own: the recorded session is the module's pid, even
+    // where the test's own session leader lies outside the pid namespace (reads as 0).
+    assert_eq!(
+        record["groups"][0]["sid"].as_i64(),
+        Some(m as i64),
+        "{record}"
+    );
 
-    // A: the hole. A group of its own whose leader has exited (a daemon's child group), in the
-    // recorded session, not started by the run: the leader check cannot tell it from ours.
-    let mut sh = Command::new("sh");
-    sh.args(["-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"])
-        .stdout(Stdio::piped())
-        .env_remove("AIVEX_RUN_ID")
-        .process_group(0);
-    let sh = sh.spawn().unwrap();
-    let a_pgid = sh.id() as i32;
-    let out = sh.wait_with_output().unwrap();
-    let a: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    // The session the record is pointed at, with groups A and C in it.
     let mut reaper = Reaper::default();
-    reaper.pids.push(a);
+    let mut perl = Command::new("perl");
+    perl.args(["-e", SESSION, &run_id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .env_remove("AIVEX_RUN_ID");
+    // SAFETY: setsid(2) is async-signal-safe and the closure allocates nothing.
+    unsafe {
+        perl.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut leader = perl.spawn().unwrap();
+    let session = leader.id() as i32;
+    let out = leader.stdout.take().unwrap();
+    reaper.child(leader);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = || {
+        rx.recv_timeout(secs(10.0))
+            .expect("the session script to report")
+    };
+    let a_line = line();
+    let c_line = line();
+    let a: Vec<i32> = a_line
+        .split(' ')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let c: i32 = c_line.strip_prefix("C ").unwrap().parse().unwrap();
+    let (a_pgid, a) = (a[0], a[1]);
+    reaper.pids.extend([a, c]);
+
+    // A: the hole. A group of its own whose leader has exited, in the recorded session, not
+    // started by the run: the leader check cannot tell it from ours.
     assert!(!alive(a_pgid), "the group's leader must be gone");
     let (a_sid, a_start) = sid_and_start(a);
-    assert_eq!(a_sid, recorded_sid, "A runs in the recorded session");
+    assert_eq!(a_sid, session, "A runs in the recorded session");
 
     // B: the run's id in its environment and the recorded start time, but a session (and so a
     // group) of its own, as a daemon makes with setsid.
@@ -105,16 +157,10 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
     let (_, b_start) = sid_and_start(b);
 
     // C: provably the run's (recorded session, its run id, its own group): must still go.
-    let c = reaper.child(
-        sleeper()
-            .env("AIVEX_RUN_ID", &run_id)
-            .process_group(0)
-            .spawn()
-            .unwrap(),
-    );
-    let (_, c_start) = sid_and_start(c);
+    let (c_sid, c_start) = sid_and_start(c);
+    assert_eq!(c_sid, session, "C runs in the recorded session");
 
-    let group = |pgid: i32, start: u64| serde_json::json!({"module": "m", "pgid": pgid, "starttime": start, "sid": recorded_sid});
+    let group = |pgid: i32, start: u64| serde_json::json!({"module": "m", "pgid": pgid, "starttime": start, "sid": session});
     record["groups"] =
         serde_json::json!([group(a_pgid, a_start), group(b, b_start), group(c, c_start)]);
     std::fs::write(&groups_path, record.to_string()).unwrap();

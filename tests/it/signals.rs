@@ -271,8 +271,12 @@ fn ingest_demo(s: &Site, symbols: &[&str]) {
         assert!(!summaries(&out, m).is_empty(), "{m}: {:?}", text(&out));
     }
     let st = s.open();
-    assert_eq!(st.bars("AAPL", "1d", None, None).unwrap().len(), 251);
-    assert_eq!(st.bars("BTCUSDT", "1d", None, None).unwrap().len(), 365);
+    // The shipped year plus its generated history (config/demo/bars/history).
+    assert_eq!(st.bars("AAPL", "1d", None, None).unwrap().len(), 251 + 341);
+    assert_eq!(
+        st.bars("BTCUSDT", "1d", None, None).unwrap().len(),
+        365 + 477
+    );
     let apple = st.articles_for("AAPL", None).unwrap();
     assert!(apple.len() >= 3, "{apple:?}");
     assert!(apple
@@ -305,7 +309,10 @@ fn ingest_demo(s: &Site, symbols: &[&str]) {
             );
         }
     }
-    assert_eq!(s.open().bars("AAPL", "1d", None, None).unwrap().len(), 251);
+    assert_eq!(
+        s.open().bars("AAPL", "1d", None, None).unwrap().len(),
+        251 + 341
+    );
 }
 
 #[test]

@@ -159,6 +159,23 @@ pub fn compose(
     config: &BrainConfig,
     now: i64,
 ) -> Result<Option<CompositeSignal>, BrainError> {
+    Ok(
+        compose_unidentified(symbol, inputs, config, now)?.map(|mut s| {
+            s.id = signal_id(symbol, &s.components);
+            s
+        }),
+    )
+}
+
+/// `compose` without the signal id (`id` is empty): for a replay that only reports, where the
+/// id's hash would be most of the cost of a step and nothing is stored. `should_emit` compares
+/// inputs when an id is missing.
+pub fn compose_unidentified(
+    symbol: &str,
+    inputs: &[ComponentInput],
+    config: &BrainConfig,
+    now: i64,
+) -> Result<Option<CompositeSignal>, BrainError> {
     let mut by_kind: [Option<ComponentInput>; 3] = [None; 3];
     for input in inputs {
         let source = format!("{symbol} {}", input.kind);
@@ -245,7 +262,7 @@ pub fn compose(
         .clamp(0.0, 1.0);
 
     Ok(Some(CompositeSignal {
-        id: signal_id(symbol, &components),
+        id: String::new(),
         symbol: symbol.to_string(),
         score,
         direction,
@@ -284,28 +301,70 @@ fn freshness(age_s: i64, max_age_s: i64) -> f64 {
     (1.0 - age_s.max(0) as f64 / max_age_s as f64).clamp(0.0, 1.0)
 }
 
+/// One present input: (kind, value bits, as_of).
+type InputItem = (Kind, u64, i64);
+
 /// The identity of a set of inputs: (kind, value, as_of) of each present component in kind
-/// order. -0.0 and 0.0 are the same input.
-fn input_key(components: &[ComponentContribution]) -> Vec<(Kind, u64, i64)> {
-    let mut key: Vec<(Kind, u64, i64)> = components
-        .iter()
-        .filter(|c| c.present)
-        .map(|c| {
-            let v = if c.value == 0.0 { 0.0 } else { c.value };
-            (c.kind, v.to_bits(), c.as_of.unwrap_or(0))
-        })
-        .collect();
-    key.sort();
-    key
+/// order. -0.0 and 0.0 are the same input. A composed signal has at most one component per
+/// kind, so the key lives on the stack (this runs for every signal a replay composes); more
+/// than three present components (a malformed stored row) take the general path.
+enum InputKey {
+    Few([InputItem; 3], usize),
+    Many(Vec<InputItem>),
+}
+
+impl InputKey {
+    fn as_slice(&self) -> &[InputItem] {
+        match self {
+            InputKey::Few(items, n) => items.get(..*n).unwrap_or_default(),
+            InputKey::Many(v) => v,
+        }
+    }
+}
+
+impl PartialEq for InputKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+fn input_key(components: &[ComponentContribution]) -> InputKey {
+    let item = |c: &ComponentContribution| {
+        let v = if c.value == 0.0 { 0.0 } else { c.value };
+        (c.kind, v.to_bits(), c.as_of.unwrap_or(0))
+    };
+    let present = components.iter().filter(|c| c.present);
+    if present.clone().count() > 3 {
+        let mut key: Vec<InputItem> = present.map(item).collect();
+        key.sort();
+        return InputKey::Many(key);
+    }
+    let mut items = [(Kind::Chart, 0, 0); 3];
+    let mut n = 0;
+    for c in present {
+        if let Some(slot) = items.get_mut(n) {
+            *slot = item(c);
+            n += 1;
+        }
+    }
+    if let Some(few) = items.get_mut(..n) {
+        few.sort();
+    }
+    InputKey::Few(items, n)
 }
 
 /// Deterministic id of a signal: the first 32 hex digits of sha256 over the symbol and each
 /// present component's kind, value and as_of. Re-composing the same inputs gives the same id,
 /// so the store's duplicate-id check stops duplicate signals.
 pub fn signal_id(symbol: &str, components: &[ComponentContribution]) -> String {
-    let mut text = format!("aivex-signal-v1\n{symbol}\n");
-    for (kind, bits, as_of) in input_key(components) {
-        text.push_str(&format!("{kind}\t{:?}\t{as_of}\n", f64::from_bits(bits)));
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(32 + symbol.len() + 3 * 40);
+    text.push_str("aivex-signal-v1\n");
+    text.push_str(symbol);
+    text.push('\n');
+    for (kind, bits, as_of) in input_key(components).as_slice() {
+        // Writing into a String cannot fail.
+        let _ = writeln!(text, "{kind}\t{:?}\t{as_of}", f64::from_bits(*bits));
     }
     let mut hex = sha256_hex(text.as_bytes());
     hex.truncate(32);

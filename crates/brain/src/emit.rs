@@ -11,7 +11,9 @@ use crate::kind::Kind;
 /// True when `current` should be written: there is no last signal, or its inputs changed (a
 /// new bar, article or filing, a component appearing or vanishing) and the change is more than
 /// value drift below `min_value_change`. Equal ids mean equal inputs (the id is a hash of
-/// them), which is immune to the last ULP a float may lose in the stored JSON.
+/// them), which is immune to the last ULP a float may lose in the stored JSON; a signal
+/// composed without an id (`compose_unidentified`, an in-memory replay where no float went
+/// through JSON) is compared by its inputs alone.
 pub fn should_emit(
     last: Option<&CompositeSignal>,
     current: &CompositeSignal,
@@ -20,7 +22,7 @@ pub fn should_emit(
     match last {
         None => true,
         Some(l) => {
-            l.id != current.id
+            (l.id.is_empty() || current.id.is_empty() || l.id != current.id)
                 && inputs_changed(Some(&l.components), &current.components)
                 && !drift_only(&l.components, &current.components, min_value_change)
         }
@@ -36,16 +38,16 @@ pub fn drift_only(
     current: &[ComponentContribution],
     tolerance: f64,
 ) -> bool {
-    let present = |v: &[ComponentContribution]| -> Vec<(Kind, Option<i64>, f64)> {
+    fn present(
+        v: &[ComponentContribution],
+    ) -> impl Iterator<Item = (Kind, Option<i64>, f64)> + Clone + '_ {
         v.iter()
             .filter(|c| c.present)
             .map(|c| (c.kind, c.as_of, c.value))
-            .collect()
-    };
+    }
     let (a, b) = (present(last), present(current));
-    a.len() == b.len()
-        && a.iter()
-            .zip(&b)
+    a.clone().count() == b.clone().count()
+        && a.zip(b)
             .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && (x.2 - y.2).abs() < tolerance)
 }
 
@@ -95,6 +97,33 @@ mod tests {
         ];
         for (name, last, current, want) in table {
             assert_eq!(should_emit(last, &current, 0.01), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn without_ids_the_inputs_decide() {
+        let strip = |mut s: CompositeSignal| {
+            s.id.clear();
+            s
+        };
+        let base = signal(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.30, 800)]);
+        let table = [
+            ("same inputs", base.clone(), false),
+            (
+                "decay only",
+                signal(&[(Kind::Chart, 0.5, 900), (Kind::News, 0.305, 800)]),
+                false,
+            ),
+            (
+                "new bar",
+                signal(&[(Kind::Chart, 0.5, 901), (Kind::News, 0.30, 800)]),
+                true,
+            ),
+        ];
+        for (name, current, want) in table {
+            let with_ids = should_emit(Some(&base), &current, 0.01);
+            let without = should_emit(Some(&strip(base.clone())), &strip(current), 0.01);
+            assert_eq!((with_ids, without), (want, want), "{name}");
         }
     }
 

@@ -1,6 +1,7 @@
-// The quality view (`#/quality`): the track record from /quality: hit rate (allowed calls) and
-// over all directional calls, IC, Brier, the reliability diagram, overall or for one symbol,
-// and the per-symbol table.
+// The quality view (`#/quality`): the track record from /quality (the numbers of a replay's
+// report): hit rate of the allowed calls and of all directional calls, IC, Brier, the
+// reliability diagram, overall or for one symbol (`/quality?symbol=`), and the per-symbol
+// table.
 
 import { get } from './api.js';
 import { reliability } from './plot.js';
@@ -10,7 +11,7 @@ const RANGES = [['', 'all time'], ['30', '30 days'], ['90', '90 days'], ['365', 
 
 export function mount(root, _param, ctx) {
   const saved = new URLSearchParams(sessionStorage.getItem('aivex.quality') || '');
-  const state = { symbol: saved.get('symbol') || '', days: saved.get('days') || '', data: null };
+  const state = { symbol: saved.get('symbol') || '', days: saved.get('days') || '', data: null, one: null };
   const toolbar = el('div', { class: 'toolbar' });
   const stats = el('div', { class: 'stats', id: 'quality-stats' });
   const canvas = el('canvas', { class: 'plot', id: 'reliability-canvas' });
@@ -23,9 +24,10 @@ export function mount(root, _param, ctx) {
   const resize = new ResizeObserver(() => plot());
   resize.observe(canvas);
 
+  /** The numbers shown above the table: every symbol's, or the chosen one's (its own
+   *  report, so its reliability diagram too). */
   function group() {
-    const d = state.data;
-    return state.symbol ? (d.per_symbol[state.symbol] || null) : d;
+    return state.symbol ? state.one : state.data;
   }
 
   function plot() {
@@ -40,18 +42,19 @@ export function mount(root, _param, ctx) {
   function draw() {
     const d = state.data;
     clear(toolbar).append(el('h1', {}, 'Quality'),
-      el('label', {}, 'Symbol ', select('symbol', [['', 'all symbols'], ...Object.keys(d.per_symbol).map((s) => [s, s])], state.symbol, (v) => { state.symbol = v; save(); draw(); })),
+      el('label', {}, 'Symbol ', select('symbol', [['', 'all symbols'], ...Object.keys(d.per_symbol).map((s) => [s, s])], state.symbol, (v) => { state.symbol = v; save(); load(); })),
       el('label', {}, 'Range ', select('days', RANGES, state.days, (v) => { state.days = v; save(); load(); })));
     const g = group();
-    if (!g) { clear(stats).append(el('div', { class: 'empty' }, 'No signal for this symbol in this range.')); return; }
-    clear(stats).append(
+    if (!g || !g.signals) {
+      clear(stats).append(el('div', { class: 'empty' }, state.symbol ? 'No signal for this symbol in this range.' : 'No signal in this range.'));
+    } else clear(stats).append(
       stat('signals', String(g.signals)),
       stat('scored', String(g.scored), 'signals with an automatic outcome'),
-      stat(`hit rate (allowed, n=${g.n_hit_rate})`, pct(g.hit_rate, 1), 'hits among allowed, scored, directional signals'),
-      stat(`hit rate (all, n=${g.n_hit_rate_all})`, pct(g.hit_rate_all, 1), 'hits among every scored directional signal'),
-      stat(`IC (n=${g.n_ic})`, num(g.ic, 3), 'Spearman rank correlation of score with the realized return'),
-      stat('Brier', num(g.brier, 3), 'mean (confidence − hit)²: 0 is perfect, 0.25 a coin flip at 0.5'));
-    note.textContent = g.scored ? 'Bars: observed hit rate per confidence decile (n above each); dashed: perfect calibration.'
+      stat('hit rate (allowed)', pct(g.hit_rate, 1), 'hits among allowed, scored signals with a direction'),
+      stat('hit rate (all)', pct(g.hit_rate_all, 1), 'hits among every scored signal with a direction'),
+      stat('IC', num(g.ic, 3), 'Spearman rank correlation of score with the realized return'),
+      stat('Brier', num(g.brier, 3), 'mean (confidence − right)²: 0 is perfect, 0.25 a coin flip at 0.5'));
+    note.textContent = g && g.scored ? 'Bars: observed hit rate per confidence decile (n above each); dashed: perfect calibration.'
       : 'No scored signal yet: outcomes are scored once a signal\'s horizon has passed and bars exist.';
     plot();
     const rows = Object.entries(d.per_symbol);
@@ -72,9 +75,16 @@ export function mount(root, _param, ctx) {
   }
 
   async function load() {
-    const q = state.days ? `?since=${encodeURIComponent(new Date(Date.now() - Number(state.days) * 86400 * 1000).toISOString())}` : '';
+    const q = new URLSearchParams();
+    if (state.days) q.set('since', new Date(Date.now() - Number(state.days) * 86400 * 1000).toISOString());
+    const all = q.toString();
     try {
-      state.data = await get(`/quality${q}`);
+      state.data = await get(`/quality${all ? `?${all}` : ''}`);
+      state.one = null;
+      if (state.symbol && state.data.per_symbol[state.symbol]) {
+        q.set('symbol', state.symbol);
+        state.one = await get(`/quality?${q}`);
+      }
       draw();
       rendered('quality');
     } catch (e) {

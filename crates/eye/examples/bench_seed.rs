@@ -51,6 +51,8 @@ fn main() -> Result<(), String> {
                 .to_string(),
                 decision: decision.into(),
                 reasons: reasons.into(),
+                origin: "live".into(),
+                recorded_at: at,
             };
             let g = GovernorLogRecord {
                 signal_id: id,

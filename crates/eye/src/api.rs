@@ -5,7 +5,7 @@
 //! no clock. Every rejection is an `ApiError` naming the parameter or field at fault.
 
 use crate::error::ApiError;
-use aivex_core::contract::{OutcomeKind, ReasonCodes, Symbol, Verdict};
+use aivex_core::contract::{Origin, OutcomeKind, ReasonCodes, SignalOutcome, Symbol, Verdict};
 use aivex_store::{Feedback, GovernorLogRecord, SignalFilter, SignalRecord};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -79,6 +79,7 @@ pub fn parse_signals_query(
         "min_confidence",
         "limit",
         "cursor",
+        "origin",
     ];
     if path_symbol.is_none() {
         allowed.push("symbol");
@@ -138,6 +139,14 @@ pub fn parse_signals_query(
                 }
             },
             "cursor" => f.after = Some(decode_cursor(v)?),
+            "origin" => match Origin::parse(v) {
+                Some(o) => f.origin = Some(o.as_str().to_string()),
+                None => {
+                    return Err(ApiError::invalid_query(format!(
+                        "origin {v:?} must be live or backfill"
+                    )))
+                }
+            },
             _ => {}
         }
     }
@@ -203,6 +212,26 @@ impl<'a> GovernorOut<'a> {
     }
 }
 
+/// A signal's automatic outcome: what became of it over its horizon (from brain's scoring).
+#[derive(Serialize)]
+struct OutcomeOut {
+    kind: OutcomeKind,
+    realized_return: f64,
+    scored_at: Option<String>,
+    scored_at_unix: i64,
+}
+
+impl OutcomeOut {
+    fn of(o: &SignalOutcome) -> Self {
+        OutcomeOut {
+            kind: o.kind,
+            realized_return: o.realized_return,
+            scored_at: rfc3339_text(o.scored_at),
+            scored_at_unix: o.scored_at,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct SignalOut<'a> {
     id: &'a str,
@@ -217,10 +246,21 @@ struct SignalOut<'a> {
     reason_codes: Vec<String>,
     components: Embedded<'a>,
     governor: Option<GovernorOut<'a>>,
+    /// `live`, or `backfill` (composed later as of `created_at`, a past bar close).
+    origin: &'a str,
+    /// When the row was written.
+    recorded_at: Option<String>,
+    recorded_at_unix: i64,
+    /// Null until brain scored the signal.
+    outcome: Option<OutcomeOut>,
 }
 
 impl<'a> SignalOut<'a> {
-    fn of(s: &'a SignalRecord, gov: &'a [GovernorLogRecord]) -> Self {
+    fn of(
+        s: &'a SignalRecord,
+        gov: &'a [GovernorLogRecord],
+        outcome: Option<&SignalOutcome>,
+    ) -> Self {
         SignalOut {
             id: &s.id,
             symbol: &s.symbol,
@@ -234,6 +274,10 @@ impl<'a> SignalOut<'a> {
             reason_codes: ReasonCodes::decode(&s.reasons),
             components: embedded(&s.components_json),
             governor: gov.last().map(GovernorOut::of),
+            origin: &s.origin,
+            recorded_at: rfc3339_text(s.recorded_at),
+            recorded_at_unix: s.recorded_at,
+            outcome: outcome.map(OutcomeOut::of),
         }
     }
 }
@@ -258,26 +302,34 @@ pub fn governor_json(g: &GovernorLogRecord) -> Result<String, ApiError> {
 }
 
 /// A signal with its full context, as JSON text: components (values, weights, contributions,
-/// input ages as the brain stored them) and the governor's decision with every rule it
-/// evaluated.
-pub fn signal_json(s: &SignalRecord, gov: &[GovernorLogRecord]) -> Result<String, ApiError> {
-    render(&SignalOut::of(s, gov))
+/// input ages as the brain stored them), the governor's decision with every rule it
+/// evaluated, its origin and its automatic outcome (null until scored).
+pub fn signal_json(
+    s: &SignalRecord,
+    gov: &[GovernorLogRecord],
+    outcome: Option<&SignalOutcome>,
+) -> Result<String, ApiError> {
+    render(&SignalOut::of(s, gov, outcome))
 }
 
+/// A page row: the signal, its governor log lines, its automatic outcome.
+pub type PageRow = (SignalRecord, Vec<GovernorLogRecord>, Option<SignalOutcome>);
+
 /// `{"count": n, "signals": [...], "next_cursor": ...}` from up to `limit + 1` rows.
-pub fn page_json(
-    rows: &[(SignalRecord, Vec<GovernorLogRecord>)],
-    limit: usize,
-) -> Result<String, ApiError> {
+pub fn page_json(rows: &[PageRow], limit: usize) -> Result<String, ApiError> {
     let page = rows.get(..limit).unwrap_or(rows);
     let next_cursor = if rows.len() > limit {
-        page.last().map(|(s, _)| encode_cursor(s.created_at, &s.id))
+        page.last()
+            .map(|(s, _, _)| encode_cursor(s.created_at, &s.id))
     } else {
         None
     };
     render(&PageOut {
         count: page.len(),
-        signals: page.iter().map(|(s, g)| SignalOut::of(s, g)).collect(),
+        signals: page
+            .iter()
+            .map(|(s, g, o)| SignalOut::of(s, g, o.as_ref()))
+            .collect(),
         next_cursor,
     })
 }
@@ -455,10 +507,12 @@ mod tests {
                 ("decision", "deny"),
                 ("min_confidence", "0.5"),
                 ("limit", "1000"),
+                ("origin", "backfill"),
             ]),
             Some("BRK.B"),
         )
         .unwrap_or_default();
+        assert_eq!(f.origin.as_deref(), Some("backfill"));
         assert_eq!(
             (f.since, f.until, f.limit),
             (Some(1704067200), Some(1704153600), Some(1000))
@@ -484,6 +538,11 @@ mod tests {
             (&[("limit", "x")], None, "limit \"x\""),
             (&[("since", "yesterday")], None, "since \"yesterday\""),
             (&[("decision", "maybe")], None, "decision \"maybe\""),
+            (
+                &[("origin", "replay")],
+                None,
+                "origin \"replay\" must be live or backfill",
+            ),
             (&[("min_confidence", "1.5")], None, "min_confidence"),
             (&[("min_confidence", "NaN")], None, "min_confidence"),
             (&[("cursor", "zz")], None, "cursor"),
@@ -533,6 +592,8 @@ mod tests {
             components_json: components.into(),
             decision: "allow".into(),
             reasons: "OK".into(),
+            origin: "backfill".into(),
+            recorded_at: at + 5,
         };
         let gov = GovernorLogRecord {
             signal_id: "a".into(),
@@ -543,9 +604,18 @@ mod tests {
             config_hash: "h".into(),
             at: 60,
         };
+        let scored = SignalOutcome {
+            kind: OutcomeKind::Miss,
+            realized_return: -0.02,
+            scored_at: 90,
+        };
         let rows = vec![
-            (sig("b", 120, r#" {"chart": {"value": 0.25}} "#), vec![]),
-            (sig("a", 60, "{broken"), vec![gov]),
+            (
+                sig("b", 120, r#" {"chart": {"value": 0.25}} "#),
+                vec![],
+                None,
+            ),
+            (sig("a", 60, "{broken"), vec![gov], Some(scored)),
         ];
         let page: Value = serde_json::from_str(&page_json(&rows, 1).unwrap()).unwrap();
         assert_eq!(page["count"], 1);
@@ -559,6 +629,9 @@ mod tests {
         assert_eq!(first["confidence"], Value::Null, "NaN renders as null");
         assert_eq!(first["reason_codes"], json!(["OK"]));
         assert_eq!(first["governor"], Value::Null);
+        assert_eq!(first["origin"], "backfill");
+        assert_eq!(first["recorded_at_unix"], 125);
+        assert_eq!(first["outcome"], Value::Null, "not scored yet");
         let all: Value = serde_json::from_str(&page_json(&rows, 5).unwrap()).unwrap();
         assert_eq!(all["next_cursor"], Value::Null);
         let second = &all["signals"][1];
@@ -568,8 +641,13 @@ mod tests {
         );
         assert_eq!(second["governor"]["rules"], "not json");
         assert_eq!(second["governor"]["at_unix"], 60);
+        assert_eq!(
+            second["outcome"],
+            json!({"kind": "miss", "realized_return": -0.02, "scored_at": "1970-01-01T00:01:30Z", "scored_at_unix": 90})
+        );
         let one: Value =
-            serde_json::from_str(&signal_json(&rows[1].0, &rows[1].1).unwrap()).unwrap();
+            serde_json::from_str(&signal_json(&rows[1].0, &rows[1].1, rows[1].2.as_ref()).unwrap())
+                .unwrap();
         assert_eq!(&one, second);
         let g: Value = serde_json::from_str(&governor_json(&rows[1].1[0]).unwrap()).unwrap();
         assert_eq!(&g, &second["governor"]);

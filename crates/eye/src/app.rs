@@ -15,7 +15,7 @@ use crate::health::{self, Probe};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Metrics};
 use crate::openapi::{self, Handler, Match};
-use aivex_core::contract::{RunPaths, RuntimeState};
+use aivex_core::contract::{RunPaths, RuntimeState, SignalOutcome, AUTO_FEEDBACK_SOURCE};
 use aivex_store::{Store, StoreError};
 use serde_json::json;
 use std::path::PathBuf;
@@ -168,7 +168,18 @@ impl App {
                     let sigs = s.signals_query(&f)?;
                     let ids: Vec<&str> = sigs.iter().map(|sig| sig.id.as_str()).collect();
                     let logs = s.governor_logs_for(&ids)?;
-                    Ok(sigs.into_iter().zip(logs).collect::<Vec<_>>())
+                    let outcomes = s.feedback_of(&ids, AUTO_FEEDBACK_SOURCE)?;
+                    Ok(sigs
+                        .into_iter()
+                        .zip(logs)
+                        .zip(outcomes)
+                        .map(|((sig, log), fb)| {
+                            let outcome = fb.and_then(|f| {
+                                SignalOutcome::from_feedback(&f.outcome, f.realized_return, f.at)
+                            });
+                            (sig, log, outcome)
+                        })
+                        .collect::<Vec<_>>())
                 })?;
                 Ok(Response::json(200, api::page_json(&rows, limit)?))
             }

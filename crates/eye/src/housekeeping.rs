@@ -158,7 +158,8 @@ impl Housekeeping {
         for (s, gov) in fresh.iter().zip(logs) {
             app.metrics
                 .signal(&s.decision, &ReasonCodes::decode(&s.reasons));
-            announce(app, "signal", &s.id, api::signal_json(s, &gov));
+            // A signal is announced when it is stored: not scored yet.
+            announce(app, "signal", &s.id, api::signal_json(s, &gov, None));
             if let Some(g) = gov.last() {
                 announce(app, "decision", &s.id, api::governor_json(g));
             }

@@ -236,6 +236,11 @@ fn signal_params(with_symbol: bool) -> Vec<Value> {
             "next_cursor of the previous page",
             json!({"type": "string"}),
         ),
+        query_param(
+            "origin",
+            "live: composed when it was created; backfill: composed later as of created_at (a past bar close)",
+            json!({"type": "string", "enum": aivex_core::contract::Origin::ALL.map(|o| o.as_str())}),
+        ),
     ]);
     p
 }
@@ -334,7 +339,7 @@ pub fn document(version: &str) -> Value {
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "enum": crate::error::CODES}, "message": {"type": "string"}}}}},
                 "Health": {"type": "object", "required": ["status", "checks", "modules"], "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "failing": {"type": "array", "items": {"type": "string"}}, "checks": {"type": "array", "items": {"type": "object"}}, "modules": {"type": "object"}, "supervisor": {"type": "object", "nullable": true}}},
-                "Signal": {"type": "object", "properties": {"id": {"type": "string"}, "symbol": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "created_at_unix": {"type": "integer"}, "direction": {"type": "integer", "enum": [-1, 0, 1]}, "score": {"type": "number"}, "confidence": {"type": "number"}, "horizon_s": {"type": "integer"}, "decision": {"type": "string", "enum": ["allow", "deny"]}, "reason_codes": {"type": "array", "items": {"type": "string"}}, "components": {"description": "Per component: value, weight, contribution, input age"}, "governor": {"type": "object", "nullable": true, "description": "decision, reason_codes, rules evaluated, config_hash, at"}}},
+                "Signal": {"type": "object", "properties": {"id": {"type": "string"}, "symbol": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "created_at_unix": {"type": "integer"}, "direction": {"type": "integer", "enum": [-1, 0, 1]}, "score": {"type": "number"}, "confidence": {"type": "number"}, "horizon_s": {"type": "integer"}, "decision": {"type": "string", "enum": ["allow", "deny"]}, "reason_codes": {"type": "array", "items": {"type": "string"}}, "components": {"description": "Per component: value, weight, contribution, input age"}, "governor": {"type": "object", "nullable": true, "description": "decision, reason_codes, rules evaluated, config_hash, at"}, "origin": {"type": "string", "enum": aivex_core::contract::Origin::ALL.map(|o| o.as_str())}, "recorded_at": {"type": "string", "format": "date-time", "description": "when the row was written (a back-filled signal's created_at is its as-of time)"}, "recorded_at_unix": {"type": "integer"}, "outcome": {"type": "object", "nullable": true, "description": "brain's automatic outcome; null until scored", "required": ["kind", "realized_return", "scored_at"], "properties": {"kind": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number"}, "scored_at": {"type": "string", "format": "date-time"}, "scored_at_unix": {"type": "integer"}}}}},
                 "SignalPage": {"type": "object", "properties": {"count": {"type": "integer"}, "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}}, "next_cursor": {"type": "string", "nullable": true}}},
                 "FeedbackIn": {"type": "object", "required": ["signal_id", "outcome", "source"], "additionalProperties": false, "properties": {"signal_id": {"type": "string", "maxLength": 64}, "outcome": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number", "nullable": true}, "horizon": {"description": "seconds, or \"30m\", \"4h\", \"1d\", \"2w\"", "oneOf": [{"type": "integer"}, {"type": "string"}]}, "source": {"type": "string", "maxLength": 64}, "note": {"type": "string", "maxLength": 2000}}},
                 "FeedbackOut": {"type": "object", "properties": {"created": {"type": "boolean"}, "feedback": {"type": "object"}}},

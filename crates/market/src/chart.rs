@@ -54,8 +54,25 @@ pub fn rsi_score(rsi: f64) -> f64 {
     }
 }
 
-/// Applies the `chart@1` formula to one snapshot; `as_of` is passed through.
-pub fn chart_score(i: &ChartInputs, as_of: i64) -> Option<ChartComponent> {
+/// The `chart@1` formula's sub-scores and value for one snapshot (what a replay needs at every
+/// bar; `chart_score` adds the `detail`). None when the scale is zero or undefined or the
+/// value is not finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChartParts {
+    pub scale: f64,
+    pub sma_cross: f64,
+    pub ema_cross: f64,
+    pub trend: f64,
+    pub momentum: f64,
+    pub macd: f64,
+    pub bollinger: f64,
+    pub raw: f64,
+    pub amplifier: f64,
+    pub value: f64,
+}
+
+/// Applies the `chart@1` formula to one snapshot.
+pub fn chart_parts(i: &ChartInputs) -> Option<ChartParts> {
     // Price moves are measured in ATRs so a $2 gap means the same on a $20 and a $2000 stock
     // relative to how much it usually moves; 1% of price stands in when ATR is 0 (flat data).
     let scale = if i.atr_14 > 0.0 {
@@ -77,26 +94,40 @@ pub fn chart_score(i: &ChartInputs, as_of: i64) -> Option<ChartComponent> {
     let z = i.volume_z_20.unwrap_or(0.0);
     let amplifier = 1.0 + 0.25 * z.clamp(-2.0, 2.0);
     let value = clamp1(raw * amplifier);
-    if !value.is_finite() {
-        return None;
-    }
+    value.is_finite().then_some(ChartParts {
+        scale,
+        sma_cross,
+        ema_cross,
+        trend,
+        momentum,
+        macd,
+        bollinger,
+        raw,
+        amplifier,
+        value,
+    })
+}
+
+/// Applies the `chart@1` formula to one snapshot; `as_of` is passed through.
+pub fn chart_score(i: &ChartInputs, as_of: i64) -> Option<ChartComponent> {
+    let p = chart_parts(i)?;
     let detail = json!({
         "method": CHART_METHOD,
-        "scale": {"atr_14": i.atr_14, "close": i.close, "used": scale},
+        "scale": {"atr_14": i.atr_14, "close": i.close, "used": p.scale},
         "trend": {
-            "sma_20": i.sma_20, "sma_50": i.sma_50, "sma_cross": sma_cross,
-            "ema_12": i.ema_12, "ema_26": i.ema_26, "ema_cross": ema_cross,
-            "score": trend, "weight": 0.35
+            "sma_20": i.sma_20, "sma_50": i.sma_50, "sma_cross": p.sma_cross,
+            "ema_12": i.ema_12, "ema_26": i.ema_26, "ema_cross": p.ema_cross,
+            "score": p.trend, "weight": 0.35
         },
-        "momentum": {"rsi_14": i.rsi_14, "score": momentum, "weight": 0.20},
-        "macd": {"hist": i.macd_hist, "score": macd, "weight": 0.25},
-        "bollinger": {"pctb": i.bb_pctb, "score": bollinger, "weight": 0.20},
-        "volume": {"z_20": i.volume_z_20, "amplifier": amplifier},
-        "raw": raw,
-        "value": value,
+        "momentum": {"rsi_14": i.rsi_14, "score": p.momentum, "weight": 0.20},
+        "macd": {"hist": i.macd_hist, "score": p.macd, "weight": 0.25},
+        "bollinger": {"pctb": i.bb_pctb, "score": p.bollinger, "weight": 0.20},
+        "volume": {"z_20": i.volume_z_20, "amplifier": p.amplifier},
+        "raw": p.raw,
+        "value": p.value,
     });
     Some(ChartComponent {
-        value,
+        value: p.value,
         as_of,
         detail,
     })
@@ -108,9 +139,9 @@ pub fn chart_component(bars: &[Bar]) -> Option<ChartComponent> {
     chart_from_table(&indicator_table(bars))
 }
 
-/// The chart component from an already computed indicator table (saves recomputing it when
-/// the caller also stores or prints the table).
-pub fn chart_from_table(table: &[IndicatorRow]) -> Option<ChartComponent> {
+/// The formula's inputs at the last row of an indicator table, with that row's time; None
+/// inside the lookback of any input.
+pub fn chart_inputs(table: &[IndicatorRow]) -> Option<(ChartInputs, i64)> {
     let last = table.last()?;
     let inputs = ChartInputs {
         close: last.close,
@@ -124,7 +155,14 @@ pub fn chart_from_table(table: &[IndicatorRow]) -> Option<ChartComponent> {
         atr_14: last.atr_14?,
         volume_z_20: last.volume_z_20,
     };
-    chart_score(&inputs, last.ts)
+    Some((inputs, last.ts))
+}
+
+/// The chart component from an already computed indicator table (saves recomputing it when
+/// the caller also stores or prints the table).
+pub fn chart_from_table(table: &[IndicatorRow]) -> Option<ChartComponent> {
+    let (inputs, ts) = chart_inputs(table)?;
+    chart_score(&inputs, ts)
 }
 
 #[cfg(test)]

@@ -226,7 +226,7 @@ fn span(start: Option<&str>, end: &str) -> Result<Span, String> {
 }
 
 /// Preferred unit of a concept: the first of these present, else the alphabetically first.
-const UNIT_PREFERENCE: [&str; 4] = ["USD", "USD/shares", "shares", "pure"];
+pub(crate) const UNIT_PREFERENCE: [&str; 4] = ["USD", "USD/shares", "shares", "pure"];
 
 /// Reads SEC companyfacts JSON for `symbol`, picking for each metric of `concepts` the first
 /// concept with usable facts (see the module docs for which facts count).
@@ -312,7 +312,10 @@ pub fn parse_companyfacts(
 
 /// One companyfacts item as (metric name, period end, filed, value), None when its span is
 /// not one we keep.
-fn fact(item: &Value, metric: &str) -> Result<Option<(String, String, String, f64)>, String> {
+pub(crate) fn fact(
+    item: &Value,
+    metric: &str,
+) -> Result<Option<(String, String, String, f64)>, String> {
     let text = |name: &str| item.get(name).and_then(Value::as_str);
     let end = text("end").ok_or("field 'end' is missing")?;
     let end = valid_day(end, "end")?;

@@ -1,7 +1,7 @@
 //! aivex-market: pure market-data logic shared by the chart and metrics modules.
 //!
 //! It owns parsing of bar files (Stooq/Yahoo CSV, Binance klines JSON) and fundamentals
-//! (CSV, SEC companyfacts JSON), the TA-Lib-compatible indicators, and the chart and metrics
+//! (CSV, SEC companyfacts JSON, the latter also with every filing kept: `filings`), the TA-Lib-compatible indicators, and the chart and metrics
 //! components derived from them. It must not touch files, the network, the database or the
 //! clock: callers hand in bytes (and a source name for messages) and get values back.
 
@@ -10,6 +10,7 @@
 pub mod bars;
 pub mod chart;
 pub mod error;
+pub mod filings;
 pub mod fundamentals;
 pub mod incremental;
 pub mod indicators;
@@ -17,8 +18,12 @@ pub mod metrics;
 mod time;
 
 pub use bars::{parse_bars, Bar, BarFormat, ParsedBars};
-pub use chart::{chart_component, chart_from_table, chart_score, ChartComponent, ChartInputs};
+pub use chart::{
+    chart_component, chart_from_table, chart_inputs, chart_parts, chart_score, ChartComponent,
+    ChartInputs, ChartParts,
+};
 pub use error::{MarketError, Position, RowError};
+pub use filings::parse_companyfacts_filings;
 pub use fundamentals::{
     default_concepts, parse_companyfacts, parse_fundamentals_csv, Fundamental, ParsedFundamentals,
 };

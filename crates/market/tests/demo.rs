@@ -36,6 +36,39 @@ fn demo_bars() {
     }
 }
 
+/// The generated history before each shipped series (config/demo/bars/history/, written by
+/// scripts/gen-demo-history.py) parses cleanly and ends the day before the series starts, so
+/// the two files of a symbol join without a gap or an overlap.
+#[test]
+fn demo_history_joins_the_shipped_bars() {
+    for (symbol, shipped) in [
+        ("AAPL", "bars/AAPL.csv"),
+        ("MSFT", "bars/MSFT.csv"),
+        ("NVDA", "bars/NVDA.csv"),
+        ("SPY", "bars/SPY.csv"),
+        ("BTCUSDT", "bars/BTCUSDT.json"),
+    ] {
+        let file = format!("bars/history/{symbol}.csv");
+        let bytes = demo(&file);
+        assert!(bytes.len() < 100 * 1024, "{file} is {} bytes", bytes.len());
+        let h = parse_bars(&bytes, &file).unwrap_or_else(|e| panic!("{e}"));
+        assert!(h.errors.is_empty(), "{file}: {:?}", h.errors);
+        assert!(h.bars.len() >= 300, "{file}: {} bars", h.bars.len());
+        assert!(h
+            .bars
+            .iter()
+            .all(|b| b.low <= b.high && b.close > 0.0 && b.volume > 0.0));
+        let s = parse_bars(&demo(shipped), shipped).unwrap_or_else(|e| panic!("{e}"));
+        let (last, first) = (h.bars.last().map(|b| b.ts), s.bars.first().map(|b| b.ts));
+        let gap = first.zip(last).map(|(f, l)| f - l);
+        // The next day, or the next trading day after a weekend.
+        assert!(
+            matches!(gap, Some(86_400) | Some(259_200)),
+            "{symbol}: gap {gap:?}"
+        );
+    }
+}
+
 #[test]
 fn demo_fundamentals() {
     let p = parse_fundamentals_csv(&demo("fundamentals/fundamentals.csv"), "fundamentals.csv")

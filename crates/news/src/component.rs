@@ -24,6 +24,24 @@ pub struct NewsComponent {
     pub detail: serde_json::Value,
 }
 
+/// The numbers behind a news component, before its explanation is written down (what a
+/// replay needs at every step; `news_component` adds the `detail`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewsScore {
+    /// Weighted mean sentiment in [-1, 1].
+    pub value: f64,
+    /// The newest `published_at` that contributed.
+    pub as_of: i64,
+    /// The oldest `published_at` that contributed.
+    pub oldest: i64,
+    pub count: usize,
+    pub effective_n: f64,
+    pub weight_sum: f64,
+    pub confidence: f64,
+    pub skipped_future: usize,
+    pub skipped_invalid: usize,
+}
+
 /// Recency-weighted sentiment over `(published_at, sentiment)` pairs.
 ///
 /// An article contributes when `now - window_s < published_at <= now`, with weight
@@ -36,6 +54,33 @@ pub fn news_component(
     window_s: i64,
     half_life_s: i64,
 ) -> Option<NewsComponent> {
+    let s = news_score(articles, now, window_s, half_life_s)?;
+    Some(NewsComponent {
+        value: s.value,
+        as_of: s.as_of,
+        count: s.count,
+        detail: json!({
+            "count": s.count,
+            "effective_n": s.effective_n,
+            "weight_sum": s.weight_sum,
+            "confidence": s.confidence,
+            "window_s": window_s,
+            "half_life_s": half_life_s,
+            "newest_age_s": now - s.as_of,
+            "oldest_age_s": now - s.oldest,
+            "skipped_future": s.skipped_future,
+            "skipped_invalid": s.skipped_invalid,
+        }),
+    })
+}
+
+/// `news_component` without the `detail` (the same formula; see there).
+pub fn news_score(
+    articles: &[(i64, f64)],
+    now: i64,
+    window_s: i64,
+    half_life_s: i64,
+) -> Option<NewsScore> {
     if window_s <= 0 {
         return None;
     }
@@ -74,23 +119,16 @@ pub fn news_component(
     // Kish's effective sample size: n for equal weights, less when a few recent articles
     // dominate.
     let effective_n = wsum * wsum / wsq;
-    let confidence = effective_n / (effective_n + CONFIDENCE_HALF_N);
-    Some(NewsComponent {
+    Some(NewsScore {
         value,
         as_of: newest,
+        oldest,
         count,
-        detail: json!({
-            "count": count,
-            "effective_n": effective_n,
-            "weight_sum": wsum,
-            "confidence": confidence,
-            "window_s": window_s,
-            "half_life_s": half_life_s,
-            "newest_age_s": now - newest,
-            "oldest_age_s": now - oldest,
-            "skipped_future": future,
-            "skipped_invalid": invalid,
-        }),
+        effective_n,
+        weight_sum: wsum,
+        confidence: effective_n / (effective_n + CONFIDENCE_HALF_N),
+        skipped_future: future,
+        skipped_invalid: invalid,
     })
 }
 

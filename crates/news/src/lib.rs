@@ -22,7 +22,7 @@ mod tickers;
 mod url;
 mod xml;
 
-pub use component::{news_component, NewsComponent};
+pub use component::{news_component, news_score, NewsComponent, NewsScore};
 pub use date::parse_date;
 pub use feed::{parse_feed, FeedError, FeedFormat, Item, ItemError, ParsedFeed};
 pub use ident::article_id;

@@ -36,20 +36,37 @@ pub(crate) struct Applied {
     pub checksum: String,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+/// One dialect's migration list: `embedded!("sqlite", 1 "initial", ...)`.
+macro_rules! embedded {
+    ($dir:literal, $($version:literal $name:literal $file:literal),* $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../../../migrations/", $dir, "/", $file)),
+        }),*]
+    };
+}
 
-pub(crate) const MYSQL: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../../migrations/mysql/0001_initial.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = embedded!(
+    "sqlite",
+    1 "initial" "0001_initial.sql",
+    2 "signal_origin" "0002_signal_origin.sql",
+    3 "signal_recorded_at" "0003_signal_recorded_at.sql",
+    4 "fundamental_filings" "0004_fundamental_filings.sql",
+    5 "backfill_progress" "0005_backfill_progress.sql",
+);
+
+pub(crate) const MYSQL: &[Migration] = embedded!(
+    "mysql",
+    1 "initial" "0001_initial.sql",
+    2 "signal_origin" "0002_signal_origin.sql",
+    3 "signal_recorded_at" "0003_signal_recorded_at.sql",
+    4 "fundamental_filings" "0004_fundamental_filings.sql",
+    5 "backfill_progress" "0005_backfill_progress.sql",
+);
 
 /// The schema version this binary needs (the highest embedded migration).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The migrations of a dialect.
 pub(crate) fn embedded(dialect: Dialect) -> &'static [Migration] {
@@ -260,8 +277,8 @@ mod tests {
             checksum: "00".into(),
         };
         let table: Vec<(Vec<Applied>, std::result::Result<usize, &str>)> = vec![
-            (vec![], Ok(1)),
-            (vec![good.clone()], Ok(0)),
+            (vec![], Ok(SQLITE.len())),
+            (vec![good.clone()], Ok(SQLITE.len() - 1)),
             (
                 vec![drifted],
                 Err("applied migration 0001 (initial) differs"),
@@ -291,6 +308,12 @@ mod tests {
             .iter()
             .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")));
         assert_eq!(statements("-- c\nA;\n\nB\n;\nC"), vec!["A", "B", "C"]);
+        // MySQL DDL is not transactional: every later migration is one statement, so it is
+        // applied whole or not at all, or (CREATE ... IF NOT EXISTS, UPDATE ... WHERE) it can
+        // simply run again.
+        for m in &MYSQL[1..] {
+            assert_eq!(statements(m.sql).len(), 1, "{}", m.name);
+        }
     }
 
     #[test]

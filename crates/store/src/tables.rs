@@ -11,6 +11,7 @@
 //! This file owns the shared check helpers; they are pure and name the record, its position
 //! in the batch and the field in every error.
 
+pub(crate) mod backfill_progress;
 pub(crate) mod components;
 pub(crate) mod fundamentals;
 pub(crate) mod governor_log;

@@ -21,6 +21,13 @@ use std::sync::{Arc, Barrier, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::Duration;
 
+#[path = "suite/history.rs"]
+mod history;
+use history::{
+    backfill_progress_and_batches, fundamental_filings_are_kept, signal_origin_and_recorded_at,
+    version_1_rows_survive_the_migrations,
+};
+
 /// Held shared by every MariaDB case and exclusively by cases that stop the server.
 static SERVER: RwLock<()> = RwLock::new(());
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -118,6 +125,10 @@ impl TestDb {
 
     fn mysql() -> Option<TestDb> {
         Self::mysql_with(false)
+    }
+
+    fn is_sqlite(&self) -> bool {
+        matches!(self.kind, Kind::Sqlite { .. })
     }
 
     fn open(&self) -> Store {
@@ -547,6 +558,8 @@ fn signal(
         } else {
             String::new()
         },
+        origin: "live".into(),
+        recorded_at: created_at,
     }
 }
 
@@ -846,6 +859,10 @@ suite_cases! {
     decisions_and_signal_queries,
     feedback_is_idempotent,
     concurrent_writers,
+    signal_origin_and_recorded_at,
+    fundamental_filings_are_kept,
+    backfill_progress_and_batches,
+    version_1_rows_survive_the_migrations,
 }
 
 // ---------------------------------------------------------------------------------------

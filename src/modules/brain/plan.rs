@@ -9,13 +9,13 @@
 use aivex_brain::{
     ComponentInput, CompositeSignal, Decision, DecisionRecord, Kind, LatestSignal, Outcome,
 };
-use aivex_core::contract::{ReasonCodes, StoredComponents, Verdict};
+use aivex_core::contract::{Origin, ReasonCodes, StoredComponents, Verdict, AUTO_FEEDBACK_SOURCE};
 use aivex_core::ModuleError;
 use aivex_store::{Component, Feedback, GovernorLogRecord, SignalRecord};
 use std::collections::BTreeMap;
 
 /// The feedback source of outcomes brain scores itself (the stored-signal contract's).
-pub const AUTO_SOURCE: &str = aivex_core::contract::signal::OUTCOME_SOURCE;
+pub const AUTO_SOURCE: &str = AUTO_FEEDBACK_SOURCE;
 
 /// Groups component rows into per-symbol inputs, keeping only `symbols` when it is not empty.
 /// A row of an unknown kind is returned as a DataValidationError naming it and is left out.
@@ -67,12 +67,15 @@ pub fn missing_kinds(
         .collect()
 }
 
-/// The signal row and its governor log row for one decision made at `now`.
+/// The signal row and its governor log row for one decision. A live decision is made and
+/// written at `recorded_at` (its `created_at`); a back-filled one is made as of the signal's
+/// `created_at` (a past bar close, also the log line's `at`) and written at `recorded_at`.
 pub fn decision_rows(
     signal: &CompositeSignal,
     decision: &Decision,
     config_hash: &str,
-    now: i64,
+    origin: Origin,
+    recorded_at: i64,
 ) -> Result<(SignalRecord, GovernorLogRecord), ModuleError> {
     let stored = StoredComponents {
         components: signal.components.clone(),
@@ -99,6 +102,8 @@ pub fn decision_rows(
             components_json,
             decision: verdict.to_string(),
             reasons: reasons.clone(),
+            origin: origin.as_str().to_string(),
+            recorded_at,
         },
         GovernorLogRecord {
             signal_id: signal.id.clone(),
@@ -107,7 +112,7 @@ pub fn decision_rows(
             reason_codes: reasons,
             rules_json,
             config_hash: config_hash.to_string(),
-            at: now,
+            at: signal.created_at,
         },
     ))
 }
@@ -278,7 +283,11 @@ mod tests {
             ..Default::default()
         };
         let decision = evaluate(&sig, &GovernorHistory::default(), &cfg, 1000);
-        let (s, g) = decision_rows(&sig, &decision, "abc", 1000).unwrap();
+        let (s, g) = decision_rows(&sig, &decision, "abc", Origin::Live, 1000).unwrap();
+        assert_eq!(
+            (s.origin.as_str(), s.recorded_at, g.at),
+            ("live", 1000, 1000)
+        );
         assert_eq!(s.decision, "deny");
         assert_eq!(s.reasons, "MIN_CONFIDENCE");
         assert_eq!(g.reason_codes, s.reasons);
@@ -327,6 +336,8 @@ mod tests {
             components_json: "{}".into(),
             decision: "allow".into(),
             reasons: String::new(),
+            origin: "live".into(),
+            recorded_at: 1,
         };
         let err = stored_signal(&base).unwrap_err();
         assert!(

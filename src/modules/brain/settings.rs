@@ -1,5 +1,6 @@
 //! The brain module's `[settings]`: the keys the glue owns (`symbols`, `bar_interval`,
-//! `outcome_lookback_s`, `once_wait_s`, `calibrate_min_n`) next to the ones aivex-brain reads
+//! `outcome_lookback_s`, `once_wait_s`, `calibrate_min_n`, `backfill_days`, `backfill_batch`)
+//! next to the ones aivex-brain reads
 //! itself (`weights`, `horizon_s`, ..., via `BrainConfig::from_settings`, and `governor` via
 //! `GovernorConfig::from_json`).
 //!
@@ -11,8 +12,10 @@ use aivex_core::ModuleError;
 use serde_json::Value;
 
 /// Keys of the brain module's settings. Anything else is a typo the operator should hear about.
-const KNOWN_KEYS: [&str; 12] = [
+const KNOWN_KEYS: [&str; 14] = [
     "symbols",
+    "backfill_days",
+    "backfill_batch",
     "min_value_change",
     "bar_interval",
     "outcome_lookback_s",
@@ -36,10 +39,19 @@ pub struct Settings {
     pub min_value_change: f64,
     /// The `ohlcv.interval` outcome scoring reads closes from.
     pub bar_interval: String,
+    /// `bar_interval` as seconds (`1d`, `4h`, `15m`; None for a name that is not a plain
+    /// duration, such as `1M`: back-fill and replay need a duration and refuse it).
+    pub bar_interval_s: Option<i64>,
+    /// How many days before its newest bar close (or now, or its first live signal, whichever
+    /// is earliest) a symbol's signals are back-filled; 0 turns back-fill off.
+    pub backfill_days: i64,
+    /// Symbol-steps of back-fill written per cycle at most (once mode does all of it).
+    pub backfill_batch: u64,
     /// How long after its horizon a signal waits for bars before outcome scoring gives up.
     pub outcome_lookback_s: i64,
-    /// In once mode, how long the single cycle waits for every weighted input kind to have a
-    /// component (the producers may still be writing). 0 disables the wait.
+    /// How long the first cycle waits for the producers started with brain: in once mode for
+    /// every weighted input kind to have a component, before a back-fill for the stored
+    /// history to arrive and settle. 0 disables the wait.
     pub once_wait_s: f64,
     /// `aivex calibrate`: components need this many scored rows before a weight is suggested.
     pub calibrate_min_n: u32,
@@ -154,12 +166,32 @@ impl Settings {
             i64::from(aivex_brain::calibrate::DEFAULT_MIN_N),
             1,
         )?;
+        let backfill_days = int(obj, "backfill_days", 0, 0)?;
+        if backfill_days > 36_500 {
+            return Err(config_err(
+                "backfill_days",
+                format!("must be at most 36500 (100 years), got {backfill_days}"),
+            ));
+        }
+        let bar_interval_s = aivex_brain::replay::parse_duration(&bar_interval);
+        if backfill_days > 0 && bar_interval_s.is_none() {
+            return Err(config_err(
+                "bar_interval",
+                format!(
+                    "back-fill needs the interval as a duration (\"1d\", \"4h\", \"15m\"), got {bar_interval:?}"
+                ),
+            ));
+        }
+        let backfill_batch = int(obj, "backfill_batch", 20_000, 1)?;
         let brain = BrainConfig::from_settings(settings)?;
         let governor = GovernorConfig::from_json(obj.get("governor").unwrap_or(&Value::Null))?;
         Ok(Settings {
             symbols,
             min_value_change,
             bar_interval,
+            bar_interval_s,
+            backfill_days,
+            backfill_batch: u64::try_from(backfill_batch).unwrap_or(1),
             outcome_lookback_s: int(obj, "outcome_lookback_s", 7 * 86_400, 0)?,
             once_wait_s,
             calibrate_min_n: u32::try_from(calibrate_min_n)
@@ -184,6 +216,10 @@ mod tests {
         assert_eq!(s.outcome_lookback_s, 604_800);
         assert_eq!(s.once_wait_s, 30.0);
         assert_eq!(s.calibrate_min_n, 30);
+        assert_eq!(
+            (s.backfill_days, s.backfill_batch, s.bar_interval_s),
+            (0, 20_000, Some(86_400))
+        );
         assert_eq!(s.brain, BrainConfig::default());
         assert_eq!(s.governor, GovernorConfig::default());
 
@@ -192,6 +228,8 @@ mod tests {
             "bar_interval": "1h",
             "once_wait_s": 0,
             "calibrate_min_n": 2,
+            "backfill_days": 365,
+            "backfill_batch": 500,
             "horizon_s": 3600,
             "governor": {"min_confidence": 0.5, "halted": true}
         }))
@@ -200,6 +238,10 @@ mod tests {
         assert_eq!(s.bar_interval, "1h");
         assert_eq!(s.once_wait_s, 0.0);
         assert_eq!(s.calibrate_min_n, 2);
+        assert_eq!(
+            (s.backfill_days, s.backfill_batch, s.bar_interval_s),
+            (365, 500, Some(3600))
+        );
         assert_eq!(s.brain.horizon_s, 3600);
         assert!(s.governor.halted);
         assert_eq!(s.governor.min_confidence, 0.5);
@@ -218,6 +260,14 @@ mod tests {
             (json!({"min_value_change": 1.5}), "min_value_change"),
             (json!({"outcome_lookback_s": -5}), "outcome_lookback_s"),
             (json!({"calibrate_min_n": 0}), "calibrate_min_n"),
+            (json!({"backfill_days": -1}), "backfill_days"),
+            (json!({"backfill_days": 1.5}), "backfill_days"),
+            (json!({"backfill_days": 40000}), "backfill_days"),
+            (json!({"backfill_batch": 0}), "backfill_batch"),
+            (
+                json!({"backfill_days": 30, "bar_interval": "1M"}),
+                "bar_interval: back-fill needs",
+            ),
             (json!({"horizon_s": 0}), "horizon_s"),
             (
                 json!({"weights": {"chart": -1, "news": 0, "metrics": 0}}),

@@ -61,13 +61,10 @@ pub fn evaluate(
     };
     let results: Vec<RuleResult> = rules::RULES
         .iter()
-        .map(|(code, rule)| {
-            let (passed, inputs) = rule(&input);
-            RuleResult {
-                code,
-                passed,
-                inputs,
-            }
+        .map(|rule| RuleResult {
+            code: rule.code,
+            passed: (rule.passes)(&input),
+            inputs: (rule.inputs)(&input),
         })
         .collect();
     let reason_codes: Vec<&'static str> = results
@@ -79,6 +76,32 @@ pub fn evaluate(
         allow: reason_codes.is_empty(),
         reason_codes,
         rules: results,
+    }
+}
+
+/// `evaluate` without the audit trail: the same rules, the same allow and reason codes, but
+/// no rule's inputs are built (`rules` is empty). What a replay that only reports needs.
+pub fn verdict(
+    signal: &CompositeSignal,
+    history: &GovernorHistory,
+    config: &GovernorConfig,
+    now: i64,
+) -> Decision {
+    let input = rules::RuleInput {
+        signal,
+        history,
+        config,
+        now,
+    };
+    let reason_codes: Vec<&'static str> = rules::RULES
+        .iter()
+        .filter(|rule| !(rule.passes)(&input))
+        .map(|rule| rule.code)
+        .collect();
+    Decision {
+        allow: reason_codes.is_empty(),
+        reason_codes,
+        rules: Vec::new(),
     }
 }
 
@@ -417,7 +440,7 @@ mod tests {
             assert_eq!(d.reason_codes, c.want, "{}", c.name);
             assert_eq!(d.allow, c.want.is_empty(), "{}", c.name);
             let codes: Vec<&str> = d.rules.iter().map(|r| r.code).collect();
-            let all: Vec<&str> = RULES.iter().map(|(code, _)| *code).collect();
+            let all: Vec<&str> = RULES.iter().map(|rule| rule.code).collect();
             assert_eq!(codes, all, "{}: every rule listed", c.name);
             for r in &d.rules {
                 assert_eq!(
@@ -429,6 +452,15 @@ mod tests {
                 );
                 assert!(r.inputs.is_object(), "{}: {} inputs", c.name, r.code);
             }
+            // The verdict alone (what a replay report uses) agrees on every case.
+            let v = verdict(&c.signal, &c.history, &c.config, c.now);
+            assert_eq!(
+                (v.allow, &v.reason_codes),
+                (d.allow, &d.reason_codes),
+                "{}",
+                c.name
+            );
+            assert!(v.rules.is_empty(), "{}", c.name);
         }
     }
 

@@ -1,12 +1,14 @@
-//! The governor's rules table: one pure function per rule, each with its stable reason code,
-//! returning whether it passed and the values and thresholds it looked at.
+//! The governor's rules table: each rule with its stable reason code, a pure test (does it
+//! pass?) and the values and thresholds it looked at (for the governor_log row).
 //!
-//! It owns what each rule means. Rules see only (signal, history, config, now); they must not
-//! read the clock, the store or anything else, and they never depend on each other's results.
+//! It owns what each rule means. The test and the inputs of a rule are separate functions so
+//! that a replay that needs only the verdict does not build the audit JSON; a rule's inputs
+//! never decide anything. Rules see only (signal, history, config, now); they must not read the
+//! clock, the store or anything else, and they never depend on each other's results.
 
 use super::config::GovernorConfig;
 use super::GovernorHistory;
-use crate::compose::CompositeSignal;
+use crate::compose::{ComponentContribution, CompositeSignal};
 use serde_json::{json, Value};
 
 pub const HALTED: &str = "HALTED";
@@ -27,98 +29,136 @@ pub struct RuleInput<'a> {
     pub now: i64,
 }
 
-/// A rule: passed?, and the inputs it looked at (for the governor_log row).
-pub type RuleFn = fn(&RuleInput<'_>) -> (bool, Value);
+/// One rule: its reason code, whether it passes, and the inputs it looked at.
+pub struct Rule {
+    pub code: &'static str,
+    pub passes: fn(&RuleInput<'_>) -> bool,
+    pub inputs: fn(&RuleInput<'_>) -> Value,
+}
 
 /// Every rule in evaluation (and reason-code) order. The order is part of the audit format:
 /// append new rules at the end.
-pub const RULES: [(&str, RuleFn); 9] = [
-    (HALTED, halted),
-    (BLACKLISTED, blacklisted),
-    (NOT_ALLOWLISTED, not_allowlisted),
-    (OUTSIDE_HOURS, outside_hours),
-    (NEUTRAL, neutral),
-    (MIN_CONFIDENCE, min_confidence),
-    (STALE_INPUT, stale_input),
-    (COOLDOWN_ACTIVE, cooldown_active),
-    (WINDOW_LIMIT, window_limit),
+pub const RULES: [Rule; 9] = [
+    Rule {
+        code: HALTED,
+        passes: |r| !r.config.halted,
+        inputs: |r| json!({ "halted": r.config.halted }),
+    },
+    Rule {
+        code: BLACKLISTED,
+        passes: |r| !listed(&r.config.blacklist, &r.signal.symbol),
+        inputs: |r| json!({ "symbol": r.signal.symbol, "blacklist": r.config.blacklist }),
+    },
+    Rule {
+        code: NOT_ALLOWLISTED,
+        passes: |r| match &r.config.allowlist {
+            None => true,
+            Some(list) => listed(list, &r.signal.symbol),
+        },
+        inputs: |r| json!({ "symbol": r.signal.symbol, "allowlist": r.config.allowlist }),
+    },
+    Rule {
+        code: OUTSIDE_HOURS,
+        passes: |r| {
+            r.config
+                .trading_hours
+                .as_ref()
+                .is_none_or(|h| h.check(r.now).inside)
+        },
+        inputs: outside_hours_inputs,
+    },
+    Rule {
+        code: NEUTRAL,
+        passes: |r| !(r.config.deny_neutral && r.signal.direction == 0),
+        inputs: |r| json!({ "direction": r.signal.direction, "deny_neutral": r.config.deny_neutral }),
+    },
+    Rule {
+        code: MIN_CONFIDENCE,
+        passes: |r| r.signal.confidence >= r.config.min_confidence,
+        inputs: |r| {
+            json!({
+                "confidence": r.signal.confidence,
+                "min_confidence": r.config.min_confidence,
+            })
+        },
+    },
+    Rule {
+        code: STALE_INPUT,
+        passes: |r| {
+            r.signal
+                .components
+                .iter()
+                .filter(|c| c.present)
+                .all(|c| !staleness(r, c).2)
+        },
+        inputs: stale_input_inputs,
+    },
+    Rule {
+        code: COOLDOWN_ACTIVE,
+        passes: |r| since_last_allow(r).is_none_or(|s| s >= r.config.cooldown_s),
+        inputs: |r| {
+            json!({
+                "last_allowed_at": r.history.last_allowed_at_symbol,
+                "since_last_s": since_last_allow(r),
+                "cooldown_s": r.config.cooldown_s,
+            })
+        },
+    },
+    Rule {
+        code: WINDOW_LIMIT,
+        passes: |r| {
+            r.history.allowed_in_window_symbol < r.config.max_per_symbol_in_window
+                && r.history.allowed_in_window_global < r.config.max_global_in_window
+        },
+        inputs: |r| {
+            let (h, c) = (r.history, r.config);
+            json!({
+                "window_s": c.window_s,
+                "symbol_count": h.allowed_in_window_symbol,
+                "max_per_symbol": c.max_per_symbol_in_window,
+                "global_count": h.allowed_in_window_global,
+                "max_global": c.max_global_in_window,
+            })
+        },
+    },
 ];
-
-fn halted(r: &RuleInput<'_>) -> (bool, Value) {
-    (!r.config.halted, json!({ "halted": r.config.halted }))
-}
 
 fn listed(list: &[String], symbol: &str) -> bool {
     list.iter()
         .any(|s| s.trim().eq_ignore_ascii_case(symbol.trim()))
 }
 
-fn blacklisted(r: &RuleInput<'_>) -> (bool, Value) {
-    let hit = listed(&r.config.blacklist, &r.signal.symbol);
-    (
-        !hit,
-        json!({ "symbol": r.signal.symbol, "blacklist": r.config.blacklist }),
-    )
-}
-
-fn not_allowlisted(r: &RuleInput<'_>) -> (bool, Value) {
-    let passed = match &r.config.allowlist {
-        None => true,
-        Some(list) => listed(list, &r.signal.symbol),
-    };
-    (
-        passed,
-        json!({ "symbol": r.signal.symbol, "allowlist": r.config.allowlist }),
-    )
-}
-
-fn outside_hours(r: &RuleInput<'_>) -> (bool, Value) {
+fn outside_hours_inputs(r: &RuleInput<'_>) -> Value {
     let Some(hours) = &r.config.trading_hours else {
-        return (true, json!({ "now": r.now, "trading_hours": null }));
+        return json!({ "now": r.now, "trading_hours": null });
     };
     let check = hours.check(r.now);
     let spec = hours.spec();
-    (
-        check.inside,
-        json!({
-            "now": r.now,
-            "local": check.local,
-            "weekday": check.weekday,
-            "start": spec.start,
-            "end": spec.end,
-            "timezone": spec.timezone,
-            "weekdays": spec.weekdays,
-        }),
-    )
+    json!({
+        "now": r.now,
+        "local": check.local,
+        "weekday": check.weekday,
+        "start": spec.start,
+        "end": spec.end,
+        "timezone": spec.timezone,
+        "weekdays": spec.weekdays,
+    })
 }
 
-fn neutral(r: &RuleInput<'_>) -> (bool, Value) {
-    let passed = !(r.config.deny_neutral && r.signal.direction == 0);
-    (
-        passed,
-        json!({ "direction": r.signal.direction, "deny_neutral": r.config.deny_neutral }),
-    )
+/// A present component's (age, max age, stale?). Ages are measured against the governor's
+/// `now`, not the signal's creation time, so re-evaluating an old signal cannot pass on
+/// inputs that have since gone stale.
+fn staleness(r: &RuleInput<'_>, c: &ComponentContribution) -> (Option<i64>, i64, bool) {
+    let max = r.config.max_input_age_s.get(c.kind);
+    let age = c.as_of.map(|t| r.now.saturating_sub(t));
+    (age, max, age.is_none_or(|a| a > max))
 }
 
-fn min_confidence(r: &RuleInput<'_>) -> (bool, Value) {
-    (
-        r.signal.confidence >= r.config.min_confidence,
-        json!({
-            "confidence": r.signal.confidence,
-            "min_confidence": r.config.min_confidence,
-        }),
-    )
-}
-
-fn stale_input(r: &RuleInput<'_>) -> (bool, Value) {
+fn stale_input_inputs(r: &RuleInput<'_>) -> Value {
     let mut stale = Vec::new();
     let mut checked = Vec::new();
     for c in r.signal.components.iter().filter(|c| c.present) {
-        let max = r.config.max_input_age_s.get(c.kind);
-        // Ages are measured against the governor's `now`, not the signal's creation time, so
-        // re-evaluating an old signal cannot pass on inputs that have since gone stale.
-        let age = c.as_of.map(|t| r.now.saturating_sub(t));
-        let is_stale = age.is_none_or(|a| a > max);
+        let (age, max, is_stale) = staleness(r, c);
         if is_stale {
             stale.push(c.kind.as_str());
         }
@@ -130,39 +170,11 @@ fn stale_input(r: &RuleInput<'_>) -> (bool, Value) {
             "stale": is_stale,
         }));
     }
-    (
-        stale.is_empty(),
-        json!({ "components": checked, "stale": stale }),
-    )
+    json!({ "components": checked, "stale": stale })
 }
 
-fn cooldown_active(r: &RuleInput<'_>) -> (bool, Value) {
-    let last = r.history.last_allowed_at_symbol;
-    let since = last.map(|t| r.now.saturating_sub(t));
-    let passed = since.is_none_or(|s| s >= r.config.cooldown_s);
-    (
-        passed,
-        json!({
-            "last_allowed_at": last,
-            "since_last_s": since,
-            "cooldown_s": r.config.cooldown_s,
-        }),
-    )
-}
-
-fn window_limit(r: &RuleInput<'_>) -> (bool, Value) {
-    let h = r.history;
-    let c = r.config;
-    let passed = h.allowed_in_window_symbol < c.max_per_symbol_in_window
-        && h.allowed_in_window_global < c.max_global_in_window;
-    (
-        passed,
-        json!({
-            "window_s": c.window_s,
-            "symbol_count": h.allowed_in_window_symbol,
-            "max_per_symbol": c.max_per_symbol_in_window,
-            "global_count": h.allowed_in_window_global,
-            "max_global": c.max_global_in_window,
-        }),
-    )
+fn since_last_allow(r: &RuleInput<'_>) -> Option<i64> {
+    r.history
+        .last_allowed_at_symbol
+        .map(|t| r.now.saturating_sub(t))
 }

@@ -18,7 +18,7 @@ pub use env::ChildEnv;
 pub use layout::{RunLayout, RunPaths};
 pub use signal::{
     ComponentContribution, ConfidenceFactors, Kind, Origin, OutcomeKind, ReasonCodes,
-    StoredComponents, Verdict,
+    SignalOutcome, StoredComponents, Verdict, AUTO_FEEDBACK_SOURCE,
 };
 pub use state::{LastExit, ModuleState, ModuleStatus, RuntimeState};
 pub use symbol::{Symbol, SymbolError};

@@ -3,8 +3,8 @@
 //! tools, brain itself).
 //!
 //! It owns the text forms (`allow`/`deny`, `hit`/`miss`/`flat`, `live`/`backfill`, reason codes
-//! joined by commas, the feedback source of automatic outcomes) and the JSON shape of
-//! `signals.components`. How a value is computed
+//! joined by commas), the JSON shape of `signals.components`, and the automatic outcome
+//! (`SignalOutcome`, the feedback source `auto` it is stored under). How a value is computed
 //! belongs to aivex-brain; this file must not compute anything.
 
 use serde::{Deserialize, Serialize};
@@ -145,10 +145,6 @@ impl Origin {
     }
 }
 
-/// The `signal_feedback.source` of the outcomes brain scores itself (one row per scored
-/// signal): brain writes it, Eye's `/quality` and `aivex calibrate` read it.
-pub const OUTCOME_SOURCE: &str = "auto";
-
 /// The three outcomes, written as "hit", "miss" and "flat".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -181,6 +177,37 @@ impl OutcomeKind {
     /// Hit and flat are the signal being right.
     pub fn correct(self) -> bool {
         !matches!(self, OutcomeKind::Miss)
+    }
+}
+
+/// The feedback `source` of the outcomes brain scores itself (one row per signal in
+/// `signal_feedback`); Eye shows the row of this source as a signal's `outcome`.
+pub const AUTO_FEEDBACK_SOURCE: &str = "auto";
+
+/// A signal's automatic outcome: what became of it over its horizon, and when that was
+/// scored (Unix seconds). Eye shows it as `outcome` on every signal (null until scored);
+/// `aivex replay` writes it in its `--signals` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SignalOutcome {
+    pub kind: OutcomeKind,
+    /// exit / entry - 1 over the horizon.
+    pub realized_return: f64,
+    pub scored_at: i64,
+}
+
+impl SignalOutcome {
+    /// The outcome stored in an automatic feedback row (`outcome` text, `realized_return`,
+    /// `at`); None when the row does not hold one (an unknown outcome text, no return).
+    pub fn from_feedback(
+        outcome: &str,
+        realized_return: Option<f64>,
+        at: i64,
+    ) -> Option<SignalOutcome> {
+        Some(SignalOutcome {
+            kind: OutcomeKind::parse(outcome)?,
+            realized_return: realized_return.filter(|r| r.is_finite())?,
+            scored_at: at,
+        })
     }
 }
 
@@ -239,6 +266,31 @@ mod tests {
             assert_eq!(OutcomeKind::parse(name), Some(k));
         }
         assert_eq!(Verdict::parse("ALLOW"), None);
+    }
+
+    #[test]
+    fn outcome_round_trips_and_reads_feedback_rows() {
+        let o = SignalOutcome {
+            kind: OutcomeKind::Hit,
+            realized_return: 0.0125,
+            scored_at: 1_795_132_800,
+        };
+        let text = serde_json::to_string(&o).unwrap();
+        assert_eq!(
+            text,
+            r#"{"kind":"hit","realized_return":0.0125,"scored_at":1795132800}"#
+        );
+        assert_eq!(serde_json::from_str::<SignalOutcome>(&text).unwrap(), o);
+        assert_eq!(
+            SignalOutcome::from_feedback("hit", Some(0.0125), 1_795_132_800),
+            Some(o)
+        );
+        assert_eq!(SignalOutcome::from_feedback("win", Some(0.1), 1), None);
+        assert_eq!(SignalOutcome::from_feedback("miss", None, 1), None);
+        assert_eq!(
+            SignalOutcome::from_feedback("miss", Some(f64::NAN), 1),
+            None
+        );
     }
 
     #[test]

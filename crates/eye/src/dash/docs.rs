@@ -134,23 +134,28 @@ pub fn schemas() -> Map<String, Value> {
     let numbers = json!({"type": "array", "items": {"type": "number"}});
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     let bucket_counts = json!({"type": "object", "properties": {"allow": {"type": "integer"}, "deny": {"type": "integer"}, "by_reason": counts, "by_first_reason": counts}});
-    let quality = json!({"type": "object", "properties": {
+    // The numbers of `aivex replay`'s report (crates/brain/README.md, "Replay report").
+    let stats = json!({"type": "object", "properties": {
         "signals": {"type": "integer"}, "allowed": {"type": "integer"}, "denied": {"type": "integer"},
-        "by_reason": counts, "scored": {"type": "integer"},
-        "n_hit_rate": {"type": "integer"}, "hit_rate": {"type": "number", "nullable": true, "description": "hits among allowed, scored, directional signals"},
-        "n_hit_rate_all": {"type": "integer"}, "hit_rate_all": {"type": "number", "nullable": true, "description": "hits among all scored directional signals"},
-        "n_ic": {"type": "integer"}, "ic": {"type": "number", "nullable": true, "description": "Spearman rank correlation of score with the realized return"},
-        "brier": {"type": "number", "nullable": true, "description": "mean (confidence - hit)^2 over scored directional signals"},
-        "buckets": {"type": "array", "description": "reliability diagram: confidence deciles", "items": {"type": "object", "properties": {"lo": {"type": "number"}, "hi": {"type": "number"}, "n": {"type": "integer"}, "hits": {"type": "integer"}, "hit_rate": {"type": "number", "nullable": true}}}}
+        "by_reason": counts, "scored": {"type": "integer", "description": "signals with an automatic outcome"},
+        "hit_rate": {"type": "number", "nullable": true, "description": "hits among allowed, scored signals with a direction"},
+        "hit_rate_all": {"type": "number", "nullable": true, "description": "hits among all scored signals with a direction"},
+        "mean_return_allowed": {"type": "number", "nullable": true, "description": "mean of direction x realized return over the allowed, scored signals with a direction"},
+        "ic": {"type": "number", "nullable": true, "description": "Spearman rank correlation of score with the realized return, over scored signals"},
+        "brier": {"type": "number", "nullable": true, "description": "mean (confidence - right)^2 over scored signals; right is a hit, or flat for a neutral signal"}
     }});
-    let mut quality_all = quality.clone();
+    let mut quality_all = stats.clone();
     if let Some(Value::Object(p)) = quality_all.get_mut("properties") {
+        p.insert("buckets".into(), json!({"type": "array", "description": "the reliability diagram: ten confidence deciles [lo, hi) (the last includes 1) with the share of their scored signals that were right", "items": {"type": "object", "properties": {"lo": {"type": "number"}, "hi": {"type": "number"}, "n": {"type": "integer"}, "hit_rate": {"type": "number", "nullable": true}}}}));
         p.insert(
             "per_symbol".into(),
-            json!({"type": "object", "additionalProperties": quality}),
+            json!({"type": "object", "additionalProperties": stats}),
         );
         p.insert("truncated".into(), json!({"type": "boolean"}));
         p.insert("source".into(), json!({"type": "string"}));
+        p.insert("symbol".into(), json!({"type": "string", "nullable": true}));
+        p.insert("since".into(), json!({"type": "integer", "nullable": true}));
+        p.insert("until".into(), json!({"type": "integer", "nullable": true}));
     }
     let mut m = Map::new();
     m.insert("AuthStatus".into(), json!({"type": "object", "properties": {"required": {"type": "boolean"}, "authorized": {"type": "boolean"}, "scheme": {"type": "string", "enum": ["bearer"]}}}));

@@ -243,6 +243,8 @@ impl Fixture {
                                      "news": {"value": 0.2, "weight": 0.4, "contribution": 0.08, "input_age_s": 600}}).to_string(),
             decision: decision.into(),
             reasons: reasons.into(),
+            origin: "live".into(),
+            recorded_at: at,
         };
         let g = GovernorLogRecord {
             signal_id: id.clone(),

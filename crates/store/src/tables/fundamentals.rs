@@ -1,11 +1,15 @@
-//! The `fundamentals` table: one reported fact (metric, period, value) per symbol and source.
+//! The `fundamentals` table: every filing of a reported fact (metric, period, value) per
+//! symbol and source. A value restated in a later filing is a row of its own (key
+//! `(symbol, metric, period_end, source, filed)`), so what was known at any time can be read
+//! back: the latest filing with `filed <= t` of each fact. Live composition reads the latest
+//! filing of each.
 //!
 //! It owns `Fundamental`, its checks, every statement on `fundamentals` in both dialects side
 //! by side, and the `Store` methods that write and read facts. It must not open connections
 //! or transactions (the backends do) or read the clock.
 
 use crate::counts::{insert_or_update, row_counts, UpsertCounts};
-use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
+use crate::db::{column, placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
 use crate::tables::{at_most, finite, invalid, is_date, non_empty, symbol};
 use crate::Store;
@@ -23,7 +27,7 @@ pub struct Fundamental {
 }
 
 /// The columns, in the order of `params` and `Decode for Fundamental`; the key is
-/// (symbol, metric, period_end, source).
+/// (symbol, metric, period_end, source, filed).
 const COLS: &str = "symbol, metric, period_end, value, unit, filed, source";
 
 fn params(f: &Fundamental) -> [Param<'_>; 7] {
@@ -77,15 +81,17 @@ fn upsert<D: Db>(db: &mut D, rows: &[Fundamental]) -> Result<UpsertCounts> {
                 let inserted = db.exec(
                     &format!(
                         "INSERT INTO fundamentals ({COLS}) VALUES {marks} \
-                         ON CONFLICT (symbol, metric, period_end, source) DO NOTHING"
+                         ON CONFLICT (symbol, metric, period_end, source, filed) DO NOTHING"
                     ),
                     &args,
                 )? == 1;
+                // The same filing read again with another value is a correction of that
+                // filing (the source fixed a typo), not a restatement: in place.
                 let updated = !inserted
                     && db.exec(
-                        "UPDATE fundamentals SET value = ?4, unit = ?5, filed = ?6 \
+                        "UPDATE fundamentals SET value = ?4, unit = ?5 \
                          WHERE symbol = ?1 AND metric = ?2 AND period_end = ?3 AND source = ?7 \
-                         AND (value IS NOT ?4 OR unit IS NOT ?5 OR filed IS NOT ?6)",
+                         AND filed = ?6 AND (value IS NOT ?4 OR unit IS NOT ?5)",
                         &args,
                     )? == 1;
                 insert_or_update(inserted, updated)
@@ -93,8 +99,7 @@ fn upsert<D: Db>(db: &mut D, rows: &[Fundamental]) -> Result<UpsertCounts> {
             Dialect::Mysql => row_counts(db.exec(
                 &format!(
                     "INSERT INTO fundamentals ({COLS}) VALUES {marks} \
-                     ON DUPLICATE KEY UPDATE value = VALUES(value), unit = VALUES(unit), \
-                     filed = VALUES(filed)"
+                     ON DUPLICATE KEY UPDATE value = VALUES(value), unit = VALUES(unit)"
                 ),
                 &args,
             )?),
@@ -111,11 +116,63 @@ impl Store {
         db_write!(self, |db| upsert(db, rows))
     }
 
-    /// All fundamentals of a symbol, by metric, period_end, source.
+    /// The facts of a symbol as known now: the latest filing of each (metric, period_end,
+    /// source), by metric, period_end, source.
     pub fn fundamentals_for(&self, symbol: &str) -> Result<Vec<Fundamental>> {
+        let q = latest_filings_query(false);
+        db_read!(self, |db| db.rows(&q, &[Param::Text(symbol)]))
+    }
+
+    /// The facts of a symbol as known on `day` ('YYYY-MM-DD'): of each (metric, period_end,
+    /// source), the latest filing with `filed <= day`; a fact first filed later is absent. By
+    /// metric, period_end, source.
+    pub fn fundamentals_known_at(&self, symbol: &str, day: &str) -> Result<Vec<Fundamental>> {
+        let q = latest_filings_query(true);
+        db_read!(self, |db| db.rows(
+            &q,
+            &[Param::Text(symbol), Param::Text(day), Param::Text(day)]
+        ))
+    }
+
+    /// How many filings are stored (all symbols).
+    pub fn filing_count(&self) -> Result<u64> {
+        let n: Vec<i64> = db_read!(self, |db| column(
+            db,
+            "SELECT COUNT(*) FROM fundamentals",
+            &[]
+        ))?;
+        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
+    }
+
+    /// Every filing of a symbol, by filed, metric, period_end, source (what a replay reads
+    /// once and steps through).
+    pub fn fundamental_filings(&self, symbol: &str) -> Result<Vec<Fundamental>> {
         let q = format!(
-            "SELECT {COLS} FROM fundamentals WHERE symbol = ? ORDER BY metric, period_end, source"
+            "SELECT {COLS} FROM fundamentals WHERE symbol = ? \
+             ORDER BY filed, metric, period_end, source"
         );
         db_read!(self, |db| db.rows(&q, &[Param::Text(symbol)]))
     }
+}
+
+/// The latest filing of each fact of one symbol (both dialects: a correlated MAX over the
+/// unique key's prefix), optionally only among filings with `filed <= ?`. Parameters: symbol,
+/// then the day twice when `known_at`.
+fn latest_filings_query(known_at: bool) -> String {
+    let cutoff = |alias: &str| {
+        if known_at {
+            format!(" AND {alias}.filed <= ?")
+        } else {
+            String::new()
+        }
+    };
+    format!(
+        "SELECT {} FROM fundamentals f WHERE f.symbol = ?{} AND f.filed = \
+         (SELECT MAX(g.filed) FROM fundamentals g WHERE g.symbol = f.symbol \
+         AND g.metric = f.metric AND g.period_end = f.period_end AND g.source = f.source{}) \
+         ORDER BY f.metric, f.period_end, f.source",
+        crate::db::qualified(COLS, "f"),
+        cutoff("f"),
+        cutoff("g")
+    )
 }

@@ -7,7 +7,7 @@
 //! (the backends do) or read the clock (`ingested_at` comes from the caller).
 
 use crate::counts::{insert_or_update, row_counts, UpsertCounts};
-use crate::db::{placeholders, qualified, Cells, Db, Decode, Dialect, Param};
+use crate::db::{column, placeholders, qualified, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
 use crate::tables::{at_most, finite, invalid, non_empty};
 use crate::Store;
@@ -28,6 +28,24 @@ pub struct Article {
     /// `method@version`, e.g. `lexicon@1`.
     pub sentiment_method: String,
     pub tickers: Vec<String>,
+}
+
+/// What a replay needs of an article: when it counts from and its sentiment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArticleSentiment {
+    pub published_at: Option<i64>,
+    pub ingested_at: i64,
+    pub sentiment: f64,
+}
+
+impl Decode for ArticleSentiment {
+    fn decode(r: &mut impl Cells) -> Result<Self> {
+        Ok(ArticleSentiment {
+            published_at: r.get(0)?,
+            ingested_at: r.get(1)?,
+            sentiment: r.get(2)?,
+        })
+    }
 }
 
 /// The columns of `news_articles`, in the order of `Decode for Article`.
@@ -227,6 +245,27 @@ impl Store {
             validate(i, a)?;
         }
         db_write!(self, |db| upsert(db, articles))
+    }
+
+    /// The publication time, ingest time and sentiment of every article mentioning `ticker`,
+    /// oldest first by publication (or ingest) time: the lean read a replay steps through.
+    pub fn article_sentiments(&self, ticker: &str) -> Result<Vec<ArticleSentiment>> {
+        db_read!(self, |db| db.rows(
+            "SELECT a.published_at, a.ingested_at, a.sentiment FROM news_tickers t \
+             JOIN news_articles a ON a.id = t.article_id WHERE t.ticker = ? \
+             ORDER BY COALESCE(a.published_at, a.ingested_at) ASC, a.id ASC",
+            &[Param::Text(ticker)]
+        ))
+    }
+
+    /// How many articles are stored.
+    pub fn article_count(&self) -> Result<u64> {
+        let n: Vec<i64> = db_read!(self, |db| column(
+            db,
+            "SELECT COUNT(*) FROM news_articles",
+            &[]
+        ))?;
+        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
     }
 
     /// Articles mentioning `ticker` published (or, without a date, ingested) at or after

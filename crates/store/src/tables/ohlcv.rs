@@ -291,6 +291,9 @@ fn bars_query<'a>(
 /// descending index range, no derived table, so both stop after `limit` rows.
 const CANDLES: &str = "SELECT ts, open, high, low, close, adj_close, volume \
                        FROM ohlcv WHERE symbol = ? AND `interval` = ? ORDER BY ts DESC LIMIT ?";
+/// Every bar of one symbol and interval, oldest first (both dialects).
+const ALL_CANDLES: &str = "SELECT ts, open, high, low, close, adj_close, volume \
+                           FROM ohlcv WHERE symbol = ? AND `interval` = ? ORDER BY ts ASC";
 const LATEST_TS: &str = "SELECT MAX(ts) FROM ohlcv WHERE symbol = ? AND `interval` = ?";
 const SYMBOLS: &str = "SELECT DISTINCT symbol FROM ohlcv WHERE `interval` = ? ORDER BY symbol";
 
@@ -357,10 +360,22 @@ impl Store {
         Ok(newest_first)
     }
 
+    /// Every bar of one symbol and interval as numbers only, ascending by ts.
+    pub fn candles(&self, symbol: &str, interval: &str) -> Result<Vec<Candle>> {
+        let p = [Param::Text(symbol), Param::Text(interval)];
+        db_read!(self, |db| db.rows(ALL_CANDLES, &p))
+    }
+
     pub fn latest_bar_ts(&self, symbol: &str, interval: &str) -> Result<Option<i64>> {
         let p = [Param::Text(symbol), Param::Text(interval)];
         let max: Vec<Option<i64>> = db_read!(self, |db| column(db, LATEST_TS, &p))?;
         Ok(max.into_iter().next().flatten())
+    }
+
+    /// How many bars are stored (all symbols and intervals).
+    pub fn bar_count(&self) -> Result<u64> {
+        let n: Vec<i64> = db_read!(self, |db| column(db, "SELECT COUNT(*) FROM ohlcv", &[]))?;
+        Ok(n.first().map_or(0, |n| u64::try_from(*n).unwrap_or(0)))
     }
 
     /// Distinct symbols with at least one bar of `interval`, sorted.

@@ -2,7 +2,7 @@
 //! one row per (signal_id, source), never overwritten.
 //!
 //! It owns `Feedback`, its checks, every statement on `signal_feedback` in both dialects side
-//! by side, the `Store` methods that write and read feedback, and `SignalOutcome`: signals
+//! by side, the `Store` methods that write and read feedback, and `OutcomeRow`: signals
 //! joined with the feedback of one source (brain's automatic outcomes), the rows Eye's
 //! `/quality` computes the track record from. It must not open connections or transactions
 //! (the backends do) or read the clock.
@@ -11,6 +11,11 @@ use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::{Result, StoreError};
 use crate::tables::{finite, non_empty};
 use crate::Store;
+use std::collections::HashMap;
+
+/// Feedback rows of up to this many signals per query (well under every dialect's placeholder
+/// limit).
+const IDS_PER_QUERY: usize = 500;
 
 /// Feedback on a signal from one source; unique per (signal_id, source).
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +100,7 @@ fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
 
 /// A signal with the outcome one feedback source gave it (None while it has none).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SignalOutcome {
+pub struct OutcomeRow {
     pub id: String,
     pub symbol: String,
     pub created_at: i64,
@@ -106,11 +111,13 @@ pub struct SignalOutcome {
     pub reasons: String,
     pub outcome: Option<String>,
     pub realized_return: Option<f64>,
+    /// When the outcome was given (the feedback row's `at`).
+    pub scored_at: Option<i64>,
 }
 
-impl Decode for SignalOutcome {
+impl Decode for OutcomeRow {
     fn decode(r: &mut impl Cells) -> Result<Self> {
-        Ok(SignalOutcome {
+        Ok(OutcomeRow {
             id: r.get(0)?,
             symbol: r.get(1)?,
             created_at: r.get(2)?,
@@ -121,6 +128,7 @@ impl Decode for SignalOutcome {
             reasons: r.get(7)?,
             outcome: r.get(8)?,
             realized_return: r.get(9)?,
+            scored_at: r.get(10)?,
         })
     }
 }
@@ -129,7 +137,7 @@ impl Decode for SignalOutcome {
 /// the keyset cursor `before`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutcomeFilter {
-    /// The feedback source whose outcome is joined (brain's: `contract::signal::OUTCOME_SOURCE`).
+    /// The feedback source whose outcome is joined (brain's: `contract::AUTO_FEEDBACK_SOURCE`).
     pub source: String,
     pub symbol: Option<String>,
     /// created_at >= since.
@@ -145,7 +153,7 @@ pub struct OutcomeFilter {
 fn outcomes_query(f: &OutcomeFilter) -> (String, Vec<Param<'_>>) {
     let mut sql = String::from(
         "SELECT s.id, s.symbol, s.created_at, s.direction, s.score, s.confidence, s.decision, \
-         s.reasons, f.outcome, f.realized_return FROM signals s \
+         s.reasons, f.outcome, f.realized_return, f.at FROM signals s \
          LEFT JOIN signal_feedback f ON f.signal_id = s.id AND f.source = ? WHERE 1 = 1",
     );
     let mut p = vec![Param::Text(&f.source)];
@@ -173,7 +181,7 @@ fn outcomes_query(f: &OutcomeFilter) -> (String, Vec<Param<'_>>) {
 impl Store {
     /// A page of signals with their outcome from `f.source` (a signal has at most one row
     /// per source), newest first; page on with `before` = the last row's (created_at, id).
-    pub fn signal_outcomes(&self, f: &OutcomeFilter) -> Result<Vec<SignalOutcome>> {
+    pub fn signal_outcomes(&self, f: &OutcomeFilter) -> Result<Vec<OutcomeRow>> {
         let (q, p) = outcomes_query(f);
         db_read!(self, |db| db.rows(&q, &p))
     }
@@ -184,6 +192,44 @@ impl Store {
     pub fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {
         validate(f)?;
         db_write!(self, |db| insert(db, f))
+    }
+
+    /// Stores a batch of feedback rows in one transaction, each unless feedback from the same
+    /// source for the same signal exists; returns how many it created. One bad row (or one
+    /// about an unknown signal) fails the whole batch and writes nothing.
+    pub fn insert_feedbacks(&mut self, rows: &[Feedback]) -> Result<usize> {
+        for f in rows {
+            validate(f)?;
+        }
+        db_write!(self, |db| {
+            let mut created = 0;
+            for f in rows {
+                if insert(db, f)?.1 {
+                    created += 1;
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    /// The feedback row from `source` of each of `ids`, in the order of `ids` (None where
+    /// there is none), in one query per few hundred ids: what a page of signals needs to show
+    /// its automatic outcome.
+    pub fn feedback_of(&self, ids: &[&str], source: &str) -> Result<Vec<Option<Feedback>>> {
+        let mut by_id: HashMap<String, Feedback> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let q = format!(
+                "SELECT {COLS} FROM signal_feedback WHERE source = ? AND signal_id IN ({marks})"
+            );
+            let mut p = vec![Param::Text(source)];
+            p.extend(chunk.iter().map(|id| Param::Text(id)));
+            let rows: Vec<Feedback> = db_read!(self, |db| db.rows(&q, &p))?;
+            for f in rows {
+                by_id.insert(f.signal_id.clone(), f);
+            }
+        }
+        Ok(ids.iter().map(|id| by_id.remove(*id)).collect())
     }
 
     /// Feedback at or after `since` (all without it), oldest first.

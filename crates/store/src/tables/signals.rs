@@ -2,15 +2,18 @@
 //!
 //! It owns `SignalRecord`, `SignalFilter`, the checks a decision must pass, every statement on
 //! `signals` in both dialects side by side (including how each finds the latest signal per
-//! symbol), and the `Store` methods that record and query signals. A decision is written
-//! with its governor log line in one transaction (`tables/governor_log.rs`). It must not
-//! open connections or transactions (the backends do) or read the clock.
+//! symbol, and which signals still wait for a feedback row of a source), and the `Store`
+//! methods that record and query signals. A decision is written with its governor log line in
+//! one transaction (`tables/governor_log.rs`); a back-fill batch with its progress
+//! (`tables/backfill_progress.rs`). It must not open connections or transactions (the backends
+//! do) or read the clock.
 
 use crate::db::{column, placeholders, qualified, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
 use crate::tables::governor_log::{self, GovernorLogRecord};
-use crate::tables::{finite, non_empty, one_of, symbol};
+use crate::tables::{finite, invalid, non_empty, one_of, symbol};
 use crate::Store;
+use aivex_core::contract::Origin;
 
 /// A composite signal and the governor's decision on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +32,11 @@ pub struct SignalRecord {
     /// 'allow' or 'deny'.
     pub decision: String,
     pub reasons: String,
+    /// 'live' or 'backfill' (`aivex_core::contract::Origin`). A back-filled signal's
+    /// `created_at` is the as-of time it was composed at.
+    pub origin: String,
+    /// When the row was written (for a live signal, its `created_at`).
+    pub recorded_at: i64,
 }
 
 /// Which signals `Store::signals_query` returns, newest first.
@@ -42,6 +50,10 @@ pub struct SignalFilter {
     /// 'allow' or 'deny'.
     pub decision: Option<String>,
     pub min_confidence: Option<f64>,
+    /// 'live' or 'backfill'.
+    pub origin: Option<String>,
+    /// Only signals without a `signal_feedback` row from this source (e.g. not scored yet).
+    pub without_feedback_from: Option<String>,
     /// Only the newest matching signal of each symbol.
     pub latest_per_symbol: bool,
     pub limit: Option<usize>,
@@ -55,10 +67,10 @@ pub(crate) const DECISIONS: [&str; 2] = ["allow", "deny"];
 
 /// The columns, in the order of `params` and `Decode for SignalRecord` (`components` holds
 /// `components_json`).
-const COLS: &str =
-    "id, symbol, created_at, direction, score, confidence, horizon_s, components, decision, reasons";
+const COLS: &str = "id, symbol, created_at, direction, score, confidence, horizon_s, components, \
+                    decision, reasons, origin, recorded_at";
 
-fn params(s: &SignalRecord) -> [Param<'_>; 10] {
+fn params(s: &SignalRecord) -> [Param<'_>; 12] {
     [
         (&s.id).into(),
         (&s.symbol).into(),
@@ -70,6 +82,8 @@ fn params(s: &SignalRecord) -> [Param<'_>; 10] {
         (&s.components_json).into(),
         (&s.decision).into(),
         (&s.reasons).into(),
+        (&s.origin).into(),
+        s.recorded_at.into(),
     ]
 }
 
@@ -86,6 +100,8 @@ impl Decode for SignalRecord {
             components_json: r.get(7)?,
             decision: r.get(8)?,
             reasons: r.get(9)?,
+            origin: r.get(10)?,
+            recorded_at: r.get(11)?,
         })
     }
 }
@@ -97,11 +113,23 @@ pub(crate) fn validate(s: &SignalRecord, g: &GovernorLogRecord) -> Result<()> {
     one_of("signal", 0, "decision", &s.decision, &DECISIONS)?;
     finite("signal", 0, "score", s.score)?;
     finite("signal", 0, "confidence", s.confidence)?;
+    if Origin::parse(&s.origin).is_none() {
+        return Err(invalid(
+            "signal",
+            0,
+            "origin",
+            &format!("is {:?}, expected live or backfill", s.origin),
+        ));
+    }
     governor_log::validate(g, &s.id)
 }
 
 /// Inserts the signal unless its id exists; its log line only when it was inserted.
-fn record_decision<D: Db>(db: &mut D, s: &SignalRecord, g: &GovernorLogRecord) -> Result<bool> {
+pub(crate) fn record_decision<D: Db>(
+    db: &mut D,
+    s: &SignalRecord,
+    g: &GovernorLogRecord,
+) -> Result<bool> {
     let on_repeat = match D::DIALECT {
         Dialect::Sqlite => "ON CONFLICT (id) DO NOTHING",
         // `id = id` makes a repeat a no-op with 0 affected rows instead of an error.
@@ -161,6 +189,18 @@ fn signal_filters<'a>(f: &'a SignalFilter, alias: &str, sql: &mut String, p: &mu
     if let Some(c) = f.min_confidence {
         sql.push_str(&format!(" AND {alias}.confidence >= ?"));
         p.push(Param::Real(c));
+    }
+    if let Some(o) = &f.origin {
+        sql.push_str(&format!(" AND {alias}.origin = ?"));
+        p.push(Param::Text(o));
+    }
+    if let Some(src) = &f.without_feedback_from {
+        // The (signal_id, source) unique key makes this one index probe per row.
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM signal_feedback f \
+             WHERE f.signal_id = {alias}.id AND f.source = ?)"
+        ));
+        p.push(Param::Text(src));
     }
 }
 
@@ -242,6 +282,16 @@ impl Store {
             &[Param::Text(symbol)]
         ))?;
         Ok(max.into_iter().next().flatten())
+    }
+
+    /// created_at of the oldest signal of `symbol` with `origin` ('live' or 'backfill').
+    pub fn first_signal_at(&self, symbol: &str, origin: &str) -> Result<Option<i64>> {
+        let min: Vec<Option<i64>> = db_read!(self, |db| column(
+            db,
+            "SELECT MIN(created_at) FROM signals WHERE symbol = ? AND origin = ?",
+            &[Param::Text(symbol), Param::Text(origin)]
+        ))?;
+        Ok(min.into_iter().next().flatten())
     }
 
     /// The newest signal of `symbol`, allowed or denied.
