@@ -93,6 +93,12 @@ impl Browser {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
+            // The browser keeps the real clock, like a client on another machine: under
+            // scripts/test-shifted only aivex's wall clock moves (libfaketime inside Chromium's
+            // sandboxed network service makes it crash).
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
+            .env_remove("FAKETIME_DONT_FAKE_MONOTONIC")
             .process_group(0);
         let mut child = cmd
             .spawn()
@@ -250,8 +256,11 @@ impl Page<'_> {
                 return v;
             }
             if Instant::now() > end {
+                let text = self.eval(
+                    "(() => { try { return document.body.innerText.slice(0, 800); } catch (e) { return String(e); } })()",
+                );
                 panic!(
-                    "timed out after {deadline:?} waiting for {what} ({expr}); console: {:?}",
+                    "timed out after {deadline:?} waiting for {what} ({expr}); console: {:?}; page: {text}",
                     self.console_errors()
                 );
             }
