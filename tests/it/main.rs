@@ -2,6 +2,7 @@
 //! `aivex` executable through `harness`. Every wait has a hard deadline.
 
 mod browser;
+mod dash_store;
 mod fixtures;
 mod harness;
 
