@@ -211,6 +211,12 @@ fn dashboard_on_the_demo_store() {
         WAIT,
     );
     assert_eq!(
+        p.eval(&format!(
+            "document.querySelector(\"#signals-table tr[data-signal-id='{fresh}'] td[data-label=Origin]\").textContent"
+        )),
+        json!("live")
+    );
+    assert_eq!(
         p.eval("window.__sameDocument"),
         json!(1),
         "the page was reloaded"
@@ -225,6 +231,20 @@ fn dashboard_on_the_demo_store() {
         go(&p, hash, view);
         p.screenshot(&artifacts().join(format!("desktop-{view}.png")));
     }
+    // Quality for one symbol: its own report (/quality?symbol=), reliability diagram included.
+    go(&p, "#/quality", "quality");
+    let q = api(addr, "/quality?symbol=AAPL");
+    p.eval("(() => { const s = document.querySelector('select[name=symbol]'); s.value = 'AAPL'; s.dispatchEvent(new Event('change')); })()");
+    p.wait(
+        "AAPL's quality",
+        &format!(
+            "document.querySelector('#quality-stats .stat .v').textContent === '{}'",
+            q["signals"]
+        ),
+        WAIT,
+    );
+    p.eval("(() => { const s = document.querySelector('select[name=symbol]'); s.value = ''; s.dispatchEvent(new Event('change')); })()");
+    go(&p, "#/modules", "modules");
     assert_eq!(
         p.eval("document.querySelectorAll('#modules .module').length"),
         json!(5)
@@ -334,6 +354,11 @@ fn dashboard_asks_for_the_token() {
     assert_eq!(
         p.eval("sessionStorage.getItem('aivex.token')"),
         json!(TOKEN)
+    );
+    // Both stored signals are older than now: written as back-fill, shown as such.
+    assert_eq!(
+        p.eval("[...document.querySelectorAll('#signals-table tbody td[data-label=Origin]')].map(td => td.textContent)"),
+        json!(["backfill", "backfill"])
     );
     go(&p, "#/modules", "modules");
     p.wait(
