@@ -7,7 +7,9 @@
 //! signal in view (counted from the API by the test); hovering a marker shows its components
 //! and every governor rule with its inputs; a signal written while the page is open appears
 //! without a reload (table row and marker); phone and desktop layouts; the token is asked for,
-//! kept in sessionStorage and sent as a header (the event stream too), never in a URL; no
+//! kept in sessionStorage and sent as a header (the event stream too), never in a URL; a
+//! crash-looping module raises the banner and shows its log open, escape codes and URL
+//! passwords removed; no
 //! request leaves the origin; no console error. Screenshots go to
 //! `target/tmp/dashboard/` (desktop and phone).
 
@@ -295,8 +297,17 @@ fn dashboard_asks_for_the_token() {
     );
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let origin = format!("http://{addr}");
+    // A module that fails at once, every time: a crash loop after three starts. Its output
+    // carries a terminal colour code and a URL password, which the page must not show.
+    env.sh_module(
+        "flappy",
+        "printf 'flappy fails \\033[31mred\\033[0m mysql://u:hunter2@db/x\\n'; exit 1",
+        "",
+    );
     env.config(&format!(
-        "[runtime]\ndata_dir = \"data\"\nmodules_dir = \"modules\"\nenabled = [\"eye\"]\n\
+        "[watchdog]\nbackoff_base_s = 0\nstart_stagger_s = 0\ncrash_loop_count = 3\n\
+         crash_loop_window_s = 600\n\
+         [runtime]\ndata_dir = \"data\"\nmodules_dir = \"modules\"\nenabled = [\"eye\", \"flappy\"]\n\
          [database]\nurl = \"sqlite://aivex.sqlite\"\n[eye]\nlisten = \"{addr}\"\n"
     ));
     let out = env.run(
@@ -360,7 +371,30 @@ fn dashboard_asks_for_the_token() {
         p.eval("[...document.querySelectorAll('#signals-table tbody td[data-label=Origin]')].map(td => td.textContent)"),
         json!(["backfill", "backfill"])
     );
+    // The crash loop stands out: a banner on every page, its card marked, its log open and
+    // cleaned.
+    env.wait_module("flappy", "LOOP_DETECTED", WAIT);
+    p.wait(
+        "the banner",
+        "!document.getElementById('banner').hidden && document.getElementById('banner').textContent.includes('flappy LOOP_DETECTED')",
+        WAIT,
+    );
     go(&p, "#/modules", "modules");
+    p.wait(
+        "flappy's log",
+        "(document.querySelector('#modules .module.bad[data-name=flappy] details[open] pre.log') || {}).textContent.includes('flappy fails red mysql://u:***@db/x')",
+        WAIT,
+    );
+    assert_eq!(
+        p.eval(
+            "document.querySelector('#modules .module[data-name=eye]').classList.contains('bad')"
+        ),
+        json!(false)
+    );
+    assert_eq!(
+        p.eval("document.body.innerText.includes('hunter2')"),
+        json!(false)
+    );
     p.wait(
         "the event stream",
         "document.getElementById('live').classList.contains('on')",
