@@ -9,8 +9,7 @@
 //! without a reload (table row and marker); phone and desktop layouts; the token is asked for,
 //! kept in sessionStorage and sent as a header (the event stream too), never in a URL; a
 //! crash-looping module raises the banner and shows its log open, escape codes and URL
-//! passwords removed; no
-//! request leaves the origin; no console error. Screenshots go to
+//! passwords removed; no request leaves the origin; no console error. Screenshots go to
 //! `target/tmp/dashboard/` (desktop and phone).
 
 use crate::browser::{self, Browser, Page};
