@@ -134,7 +134,7 @@ pub fn schemas() -> Map<String, Value> {
     let numbers = json!({"type": "array", "items": {"type": "number"}});
     let counts = json!({"type": "object", "additionalProperties": {"type": "integer"}});
     let bucket_counts = json!({"type": "object", "properties": {"allow": {"type": "integer"}, "deny": {"type": "integer"}, "by_reason": counts, "by_first_reason": counts}});
-    // The numbers of `aivex replay`'s report (crates/brain/README.md, "Replay report").
+    // The numbers of `aivex replay`'s report (crates/brain/README.md, "Quality report").
     let stats = json!({"type": "object", "properties": {
         "signals": {"type": "integer"}, "allowed": {"type": "integer"}, "denied": {"type": "integer"},
         "by_reason": counts, "scored": {"type": "integer", "description": "signals with an automatic outcome"},

@@ -3,7 +3,7 @@
 //! diagram's buckets, overall, and the same numbers per symbol.
 //!
 //! The numbers are those of `aivex replay`'s quality report (`aivex_brain::replay::report`,
-//! defined in crates/brain/README.md, "Replay report"): the same rows give the same figures
+//! defined in crates/brain/README.md, "Quality report"): the same rows give the same figures
 //! whether a replay or the store produced them. This file only pages through the store, newest
 //! first, `PAGE` signals at a time, feeding the report's builder, so memory holds one page plus
 //! a (score, return) pair per scored signal. At most `MAX_ROWS` signals are read (the newest);
