@@ -137,11 +137,12 @@ impl App {
                         ),
                     );
                 }
+                let gzip = crate::assets::accepts_gzip(req.header("accept-encoding"));
                 let out = match handler {
                     Handler::Events => Ok(Outcome::Stream),
                     _ => self
                         .serve(handler, symbol.as_deref(), slot, req)
-                        .map(Outcome::Reply),
+                        .map(|r| Outcome::Reply(r.gzip_json(gzip))),
                 };
                 (
                     template,

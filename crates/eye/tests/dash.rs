@@ -255,6 +255,24 @@ fn candles(b: Backend) {
     assert_eq!(v["close"][1_249], json!(bars[2_599].close));
     assert_eq!(v["indicators"]["sma_20"][1_249], json!(sma20[2_599]));
 
+    // A client that takes gzip gets the same JSON compressed (the page's fetches do).
+    let path = format!("/candles/{sym}?interval=1d&limit=2500");
+    let (status, h, plain) = fetch(f.addr, "GET", &path, "");
+    assert_eq!((status, header(&h, "content-encoding")), (200, None));
+    let (status, h, gz) = fetch(f.addr, "GET", &path, "Accept-Encoding: gzip, br\r\n");
+    assert_eq!(
+        (status, header(&h, "content-encoding"), header(&h, "vary")),
+        (200, Some("gzip"), Some("Accept-Encoding"))
+    );
+    // Float columns: about half (the page's signal JSON shrinks far more).
+    assert!(
+        gz.len() * 3 < plain.len() * 2,
+        "{} of {}",
+        gz.len(),
+        plain.len()
+    );
+    assert_eq!(gunzip(&gz), plain);
+
     let v = f.get(&format!("/candles/{sym}?interval=1h"), None).json();
     assert_eq!(v["points"], 0, "no bars of that interval");
     for q in [
