@@ -384,13 +384,27 @@ fn governor(b: Backend) {
         3
     );
     assert_eq!(v["bucket_s"], 3_600);
+    // An empty range (since >= until): no bucket, no decision, as on /signals.
+    let v = f
+        .get(
+            &format!("/governor?since={}&until={}", rfc(t), rfc(t - 10)),
+            None,
+        )
+        .json();
+    assert_eq!(
+        (
+            v["count"].clone(),
+            v["series"].clone(),
+            v["totals"]["deny"].clone()
+        ),
+        (json!(0), json!([]), json!(0))
+    );
     for q in [
         "reason=min_confidence",
         "decision=maybe",
         "limit=0",
         "since=soon",
         "bogus=1",
-        &format!("since={}&until={}", rfc(t), rfc(t - 10)),
     ] {
         let r = f.get(&format!("/governor?{q}"), None);
         assert_eq!(
@@ -489,12 +503,18 @@ fn quality(b: Backend) {
         )
         .json();
     assert_eq!(v["signals"], 4);
-    for q in [
-        "since=x",
-        "symbol=a%20b",
-        "bogus=1",
-        &format!("since={}&until={}", rfc(f.base + 1), rfc(f.base)),
-    ] {
+    // An empty range (since >= until) is an empty report, as on /signals.
+    let v = f
+        .get(
+            &format!("/quality?since={}&until={}", rfc(f.base + 1), rfc(f.base)),
+            None,
+        )
+        .json();
+    assert_eq!(
+        (v["signals"].clone(), v["scored"].clone()),
+        (json!(0), json!(0))
+    );
+    for q in ["since=x", "symbol=a%20b", "bogus=1"] {
         let r = f.get(&format!("/quality?{q}"), None);
         assert_eq!(
             (r.status, r.code().as_str()),

@@ -9,7 +9,7 @@
 
 use crate::api;
 use crate::app::{App, StoreSlot};
-use crate::dash::{ordered, Query};
+use crate::dash::Query;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use aivex_core::contract::{ReasonCodes, Verdict};
@@ -71,7 +71,7 @@ fn add(c: &mut Counts, row: &GovernorCount) {
 }
 
 /// Every bucket from the one holding `since` to the one holding `until - 1`, with the rows'
-/// counts, and the totals.
+/// counts, and the totals; no bucket when the range is empty (`until <= since`).
 pub fn series(
     rows: &[GovernorCount],
     since: i64,
@@ -81,7 +81,11 @@ pub fn series(
     let bucket = bucket.max(1);
     let first = since - since.rem_euclid(bucket);
     let last = (until - 1) - (until - 1).rem_euclid(bucket);
-    let n = ((last - first) / bucket + 1).clamp(0, MAX_BUCKETS * 2);
+    let n = if until <= since {
+        0
+    } else {
+        ((last - first) / bucket + 1).clamp(0, MAX_BUCKETS * 2)
+    };
     let mut out: Vec<Bucket> = (0..n)
         .map(|i| Bucket {
             t: first + i * bucket,
@@ -146,7 +150,7 @@ pub fn serve(
     };
     let until = q.time("until")?.unwrap_or(now + 1);
     let since = q.time("since")?.unwrap_or(until - DEFAULT_RANGE_S);
-    ordered(Some(since), Some(until))?;
+    // since >= until is an empty range (no bucket, no decision), as on /signals: not an error.
     let limit = q.int("limit", 1, MAX_LIMIT, DEFAULT_LIMIT)?;
     let bucket = bucket_for(until - since);
     let f = GovernorFilter {
@@ -239,5 +243,10 @@ mod tests {
         assert_eq!((total.allow, total.deny), (2, 8));
         assert_eq!(total.by_reason["STALE_INPUT"], 4);
         assert_eq!(total.by_first_reason.values().sum::<u64>(), total.deny);
+        for (since, until) in [(since, since), (since + 10, since)] {
+            let (s, total) = series(&[], since, until, day);
+            assert!(s.is_empty(), "{since}..{until}: {s:?}");
+            assert_eq!(total, Counts::default());
+        }
     }
 }

@@ -120,14 +120,6 @@ impl<'a> Query<'a> {
     }
 }
 
-/// `since` must come before `until`.
-pub fn ordered(since: Option<i64>, until: Option<i64>) -> Result<(), ApiError> {
-    match (since, until) {
-        (Some(s), Some(u)) if s >= u => Err(ApiError::invalid_query("since must be before until")),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +173,5 @@ mod tests {
             assert_eq!(p.time("since").map_err(|e| e.code), Err("invalid_query"));
             assert_eq!(p.symbol("symbol").map_err(|e| e.code), Err("invalid_query"));
         }
-        assert!(ordered(Some(2), Some(1)).is_err());
-        assert!(ordered(Some(1), Some(2)).is_ok() && ordered(None, Some(1)).is_ok());
     }
 }

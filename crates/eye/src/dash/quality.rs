@@ -10,7 +10,7 @@
 //! `truncated` says when there were more. It must not compute a statistic itself.
 
 use crate::app::{App, StoreSlot};
-use crate::dash::{ordered, Query};
+use crate::dash::Query;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use aivex_brain::governor::rules::RULES;
@@ -58,7 +58,7 @@ pub fn serve(app: &App, slot: &mut StoreSlot, req: &Request) -> Result<Response,
     let symbol = q.symbol("symbol")?;
     let since = q.time("since")?;
     let until = q.time("until")?;
-    ordered(since, until)?;
+    // since >= until selects no signal (an empty report), as on /signals: not an error.
     let mut f = OutcomeFilter {
         source: AUTO_FEEDBACK_SOURCE.to_string(),
         symbol,
