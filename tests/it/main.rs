@@ -1,6 +1,8 @@
 //! aivex's integration tests: one binary, organised by feature, each test driving the real
 //! `aivex` executable through `harness`. Every wait has a hard deadline.
 
+mod browser;
+mod dash_store;
 mod fixtures;
 mod harness;
 mod receiver;
@@ -10,6 +12,7 @@ mod brain;
 mod config;
 mod control;
 mod cost;
+mod dashboard;
 mod demo;
 mod eye;
 mod history;
