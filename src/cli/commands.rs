@@ -61,7 +61,11 @@ fn alert_test(path: &Path) -> Result<i32, CliError> {
             cfg.path.display()
         )));
     }
-    let node = config::node_id(&getenv);
+    let node = if cfg.cluster.enabled {
+        cfg.cluster.node_id.clone()
+    } else {
+        config::node_id(&getenv)
+    };
     println!(
         "sending a test alert from node {node} to {} sink(s)",
         cfg.alerts.sinks.len()

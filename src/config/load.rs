@@ -67,6 +67,7 @@ struct RawGlobal {
     database: RawDatabase,
     #[serde(default)]
     cluster: super::cluster::RawCluster,
+    #[serde(default)]
     alerts: RawAlerts,
 }
 

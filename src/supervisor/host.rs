@@ -253,7 +253,12 @@ impl Supervisor {
             data_dir.display(),
             cfg.modules.len()
         );
-        let node_id = crate::config::node_id(&|k| std::env::var(k).ok());
+        // A cluster node is named as its leases name it (`[cluster] node_id` counts there).
+        let node_id = if cfg.cluster.enabled {
+            cfg.cluster.node_id.clone()
+        } else {
+            crate::config::node_id(&|k| std::env::var(k).ok())
+        };
         let alerts = alerts::Alerts::start(&cfg, &run.id, node_id.clone());
         Ok(Supervisor {
             cfg,
