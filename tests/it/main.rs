@@ -9,6 +9,7 @@ mod config;
 mod control;
 mod demo;
 mod eye;
+mod eye_read_model;
 mod history;
 mod leftovers;
 mod pipeline;

@@ -14,13 +14,14 @@ use crate::events::EventHub;
 use crate::health::{self, Probe};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Metrics};
+use crate::model::{self, ReadModel};
 use crate::openapi::{self, Handler, Match};
-use aivex_core::contract::{RuntimeState, SignalOutcome, AUTO_FEEDBACK_SOURCE};
+use aivex_core::contract::{RuntimeState, AUTO_FEEDBACK_SOURCE};
 use aivex_store::{Store, StoreError};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Everything the workers, streams and the housekeeping cycle share.
 pub struct App {
@@ -29,6 +30,8 @@ pub struct App {
     pub db_url: String,
     pub state_file: PathBuf,
     pub events: EventHub,
+    /// The latest signals and cached first pages `/signals*` are served from.
+    pub model: ReadModel,
     pub metrics: Metrics,
     pub probe: Mutex<Option<Probe>>,
     pub probe_stale_after_s: f64,
@@ -74,6 +77,20 @@ impl StoreSlot {
         }
         r.map_err(ApiError::from)
     }
+}
+
+/// A 200 with `body()` and its `ETag`, or a 304 without rendering it when the client holds
+/// that version.
+fn tagged(if_none_match: Option<&str>, tag: String, body: impl FnOnce() -> String) -> Response {
+    if api::etag_matches(if_none_match, &tag) {
+        return Response {
+            status: 304,
+            content_type: "application/json",
+            headers: vec![("ETag", tag)],
+            body: Vec::new(),
+        };
+    }
+    Response::json(200, body()).with_header("ETag", tag)
 }
 
 /// What a handler decided.
@@ -159,37 +176,19 @@ impl App {
         match h {
             Handler::Health => Ok(self.health()),
             Handler::Signals | Handler::SignalsOfSymbol => {
-                let mut f = api::parse_signals_query(&req.query, symbol)?;
-                let limit = f.limit.unwrap_or(api::DEFAULT_LIMIT);
-                f.limit = Some(limit + 1);
-                let rows = slot.with(&self.db_url, |s| {
-                    let sigs = s.signals_query(&f)?;
-                    let ids: Vec<&str> = sigs.iter().map(|sig| sig.id.as_str()).collect();
-                    let logs = s.governor_logs_for(&ids)?;
-                    let outcomes = s.feedback_of(&ids, AUTO_FEEDBACK_SOURCE)?;
-                    Ok(sigs
-                        .into_iter()
-                        .zip(logs)
-                        .zip(outcomes)
-                        .map(|((sig, log), fb)| {
-                            let outcome = fb.and_then(|f| {
-                                SignalOutcome::from_feedback(&f.outcome, f.realized_return, f.at)
-                            });
-                            (sig, log, outcome)
-                        })
-                        .collect::<Vec<_>>())
-                })?;
-                Ok(Response::json(200, api::page_json(&rows, limit)?))
+                let f = api::parse_signals_query(&req.query, symbol)?;
+                self.signals(f, slot, req.header("if-none-match"))
             }
             Handler::Feedback => {
                 let now = jiff::Timestamp::now().as_second();
                 let fb = api::parse_feedback(req.header("content-type"), &req.body, now)?;
+                // One transaction: feedback on an unknown signal is the one constraint the
+                // insert can break (the foreign key; a repeat is not an error), so that is
+                // the 404, without a look-up first.
                 let (row, created) = slot
-                    .with(&self.db_url, |s| {
-                        if s.signal(&fb.signal_id)?.is_none() {
-                            return Ok(None);
-                        }
-                        s.insert_feedback(&fb).map(Some)
+                    .with(&self.db_url, |s| match s.insert_feedback(&fb) {
+                        Err(StoreError::Constraint(_)) => Ok(None),
+                        r => r.map(Some),
                     })?
                     .ok_or_else(|| {
                         ApiError::not_found(format!("signal {:?} does not exist", fb.signal_id))
@@ -245,6 +244,47 @@ impl App {
                 "event streams are served by the connection handler",
             )),
         }
+    }
+
+    /// `/signals` and `/signals/{symbol}`: from the read model where it answers (the latest
+    /// per symbol, a cached first page no older than the model), otherwise one snapshot of
+    /// the store, whose first pages are kept for the next request. Every answer carries the
+    /// version it reflects as its `ETag`, and a matching `If-None-Match` gets 304.
+    fn signals(
+        &self,
+        mut f: aivex_store::SignalFilter,
+        slot: &mut StoreSlot,
+        if_none_match: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        let limit = f.limit.unwrap_or(api::DEFAULT_LIMIT);
+        let symbol = f.symbol.clone().unwrap_or_default();
+        let state = self.model.state();
+        if let Some(state) = &state {
+            if model::answers_latest(&f) {
+                let tag = api::etag('m', state.version);
+                return Ok(tagged(if_none_match, tag, || {
+                    model::latest_page(state, &f, limit)
+                }));
+            }
+            if model::first_page(&f) {
+                let min = state.symbol_version(&symbol);
+                if let Some((v, body)) = self.model.page(&symbol, limit, min) {
+                    return Ok(tagged(if_none_match, api::etag('s', v), || {
+                        body.to_string()
+                    }));
+                }
+            }
+        }
+        let first = model::first_page(&f);
+        f.limit = Some(limit + 1);
+        let page = slot.with(&self.db_url, |s| s.signal_page(&f, AUTO_FEEDBACK_SOURCE))?;
+        let (version, body) = model::store_page(page, limit)?;
+        if first {
+            self.model
+                .keep_page(&symbol, limit, version, Arc::from(body.as_str()));
+        }
+        let kind = if f.symbol.is_some() { 's' } else { 'm' };
+        Ok(tagged(if_none_match, api::etag(kind, version), || body))
     }
 
     /// `/health`: the pure verdict over the state file as it is now and the last probe.

@@ -142,6 +142,7 @@ pub fn reason(status: u16) -> &'static str {
         100 => "Continue",
         200 => "OK",
         201 => "Created",
+        304 => "Not Modified",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
@@ -163,16 +164,24 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 /// The bytes of a response: status line, headers and (unless `with_body` is false, for
-/// `HEAD`) the body. `Content-Length` is the body's length either way, as for `GET`.
+/// `HEAD`) the body. `Content-Length` is the body's length either way, as for `GET`. A 304
+/// has neither body nor content headers. A response with an `ETag` may be stored by a
+/// client but must be revalidated (`no-cache`); any other must not be stored.
 pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
-    let mut h = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: {}\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len(),
+    let tagged = resp.headers.iter().any(|(k, _)| *k == "ETag");
+    let mut h = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if resp.status != 304 {
+        h.push_str(&format!(
+            "Content-Type: {}\r\nContent-Length: {}\r\n",
+            resp.content_type,
+            resp.body.len()
+        ));
+    }
+    h.push_str(&format!(
+        "Cache-Control: {}\r\nConnection: {}\r\n",
+        if tagged { "no-cache" } else { "no-store" },
         if keep_alive { "keep-alive" } else { "close" }
-    );
+    ));
     for (k, v) in &resp.headers {
         h.push_str(k);
         h.push_str(": ");
@@ -181,7 +190,7 @@ pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec
     }
     h.push_str("\r\n");
     let mut out = h.into_bytes();
-    if with_body {
+    if with_body && resp.status != 304 {
         out.extend_from_slice(&resp.body);
     }
     out
@@ -223,5 +232,17 @@ mod tests {
         assert!(text.contains("Content-Length: 7\r\n"), "{text}");
         assert!(text.contains("X-A: b\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\n"), "{text}");
+        assert!(text.contains("Cache-Control: no-store\r\n"), "{text}");
+        let not_modified = Response {
+            status: 304,
+            content_type: "application/json",
+            headers: vec![("ETag", "\"m1\"".into())],
+            body: b"ignored".to_vec(),
+        };
+        let text = String::from_utf8_lossy(&response_bytes(&not_modified, true, true)).to_string();
+        assert_eq!(
+            text,
+            "HTTP/1.1 304 Not Modified\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\nETag: \"m1\"\r\n\r\n"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod health;
 mod housekeeping;
 mod http;
 mod metrics;
+mod model;
 mod openapi;
 mod server;
 mod stream;
@@ -69,6 +70,7 @@ impl Eye {
             events: events::EventHub::new(cfg.event_buffer, start_ms.saturating_mul(1000)),
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
+            model: model::ReadModel::default(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),

@@ -68,7 +68,7 @@ pub(crate) fn validate(f: &Feedback) -> Result<()> {
     Ok(())
 }
 
-/// Inserts unless (signal_id, source) exists, then reads back the stored row. A new automatic
+/// Inserts unless (signal_id, source) exists; a repeat reads back the row stored first. A new automatic
 /// outcome (`AUTO_FEEDBACK_SOURCE`, which the signal endpoints show) stamps its symbol with
 /// a read-model version: `version` holds the transaction's, taken on first need.
 fn insert<D: Db>(db: &mut D, f: &Feedback, version: &mut Option<i64>) -> Result<(Feedback, bool)> {
@@ -90,6 +90,10 @@ fn insert<D: Db>(db: &mut D, f: &Feedback, version: &mut Option<i64>) -> Result<
         };
         *version = Some(v);
         signals_latest::touch(db, v, &f.signal_id)?;
+    }
+    if created {
+        // What was just inserted is what is stored: no read back (a round trip per POST).
+        return Ok((f.clone(), true));
     }
     let stored = db
         .rows::<Feedback>(

@@ -164,22 +164,32 @@ impl Store {
     }
 
     /// In one snapshot: the read-model version, then up to `limit` symbols whose view changed
-    /// after `after` (in version order), each with its latest signal, governor log lines and
+    /// after `after` (in (version, symbol) order; with `after_symbol`, the walk resumes after
+    /// that symbol of version `after`), each with its latest signal, governor log lines and
     /// feedback from `outcome_source`.
     pub fn read_model_changes(
         &self,
         after: i64,
+        after_symbol: Option<&str>,
         limit: usize,
         outcome_source: &str,
     ) -> Result<ModelChanges> {
         let limit = limit.max(1);
-        let q = format!(
-            "SELECT {COLS} FROM signals_latest WHERE version > ? ORDER BY version, symbol LIMIT ?"
-        );
         let n = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        let (cond, mut p) = match after_symbol {
+            Some(sym) => (
+                "version > ? OR (version = ? AND symbol > ?)",
+                vec![after.into(), after.into(), Param::Text(sym)],
+            ),
+            None => ("version > ?", vec![after.into()]),
+        };
+        p.push(n.into());
+        let q = format!(
+            "SELECT {COLS} FROM signals_latest WHERE {cond} ORDER BY version, symbol LIMIT ?"
+        );
         db_snapshot!(self, |db| {
             let v = version(db)?;
-            let mut rows: Vec<LatestRow> = db.rows(&q, &[after.into(), n.into()])?;
+            let mut rows: Vec<LatestRow> = db.rows(&q, &p)?;
             let complete = rows.len() <= limit;
             rows.truncate(limit);
             let ids: Vec<&str> = rows.iter().map(|r| r.signal_id.as_str()).collect();

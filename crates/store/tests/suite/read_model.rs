@@ -160,7 +160,7 @@ pub fn signals_latest_follows_every_write(db: &TestDb) {
     );
 
     // Changes after a version, in version order, with their context, in bounded pages.
-    let all = s.read_model_changes(0, 10, "auto").expect("all");
+    let all = s.read_model_changes(0, None, 10, "auto").expect("all");
     assert!(all.complete);
     assert_eq!(all.version, 7);
     let got: Vec<(&str, i64, &str, bool, bool)> = all
@@ -184,13 +184,25 @@ pub fn signals_latest_follows_every_write(db: &TestDb) {
             ("TSLA", 7, "b2", false, false),
         ]
     );
-    let first = s.read_model_changes(5, 1, "auto").expect("page");
-    assert_eq!((first.changed.len(), first.complete), (1, false));
-    let next_after = first.changed[0].0.version;
-    let rest = s.read_model_changes(next_after, 5, "auto").expect("rest");
-    assert_eq!((rest.changed.len(), rest.complete), (2, true));
+    // Paged by (version, symbol): AAPL and TSLA share version 7, the walk resumes between.
+    let first = s.read_model_changes(5, None, 2, "auto").expect("page");
+    assert_eq!((first.changed.len(), first.complete), (2, false));
+    let (v, sym) = (
+        first.changed[1].0.version,
+        first.changed[1].0.symbol.clone(),
+    );
+    assert_eq!((v, sym.as_str()), (7, "AAPL"));
+    let rest = s
+        .read_model_changes(v, Some(&sym), 5, "auto")
+        .expect("rest");
+    let names: Vec<&str> = rest
+        .changed
+        .iter()
+        .map(|(r, _)| r.symbol.as_str())
+        .collect();
+    assert_eq!((names, rest.complete), (vec!["TSLA"], true));
     assert!(s
-        .read_model_changes(7, 5, "auto")
+        .read_model_changes(7, None, 5, "auto")
         .expect("none")
         .changed
         .is_empty());
@@ -253,7 +265,7 @@ pub fn read_model_snapshots_while_writing(db: &TestDb) {
     let reader = with_deadline("reader", move || {
         let (mut last_version, mut last_at, mut last_page_at) = (0, 0, 0);
         loop {
-            let c = s.read_model_changes(0, 10, "auto").expect("changes");
+            let c = s.read_model_changes(0, None, 10, "auto").expect("changes");
             assert!(c.version >= last_version, "version went back");
             last_version = c.version;
             for (r, ctx) in &c.changed {
