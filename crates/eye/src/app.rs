@@ -17,7 +17,7 @@ use crate::metrics::{self, Metrics};
 use crate::model::{self, ReadModel};
 use crate::openapi::{self, Handler, Match};
 use aivex_core::contract::{RuntimeState, AUTO_FEEDBACK_SOURCE};
-use aivex_store::{Store, StoreError};
+use aivex_store::{Feedback, FeedbackWrite, Store, StoreError};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -93,6 +93,11 @@ fn tagged(if_none_match: Option<&str>, tag: String, body: impl FnOnce() -> Strin
     Response::json(200, body()).with_header("ETag", tag)
 }
 
+fn unauthorized() -> Response {
+    let e = ApiError::new(401, "unauthorized", "a valid bearer token is required");
+    Response::error(&e).with_header("WWW-Authenticate", "Bearer realm=\"aivex\"")
+}
+
 /// What a handler decided.
 pub enum Outcome {
     Reply(Response),
@@ -143,14 +148,7 @@ impl App {
             Match::Found(handler, template, symbol) => {
                 let public = handler == Handler::Health;
                 if !public && !auth::allowed(&self.cfg.tokens, req.header("authorization")) {
-                    let e = ApiError::new(401, "unauthorized", "a valid bearer token is required");
-                    return (
-                        template,
-                        Outcome::Reply(
-                            Response::error(&e)
-                                .with_header("WWW-Authenticate", "Bearer realm=\"aivex\""),
-                        ),
-                    );
+                    return (template, Outcome::Reply(unauthorized()));
                 }
                 let out = match handler {
                     Handler::Events => Ok(Outcome::Stream),
@@ -182,22 +180,9 @@ impl App {
             Handler::Feedback => {
                 let now = jiff::Timestamp::now().as_second();
                 let fb = api::parse_feedback(req.header("content-type"), &req.body, now)?;
-                // One transaction: feedback on an unknown signal is the one constraint the
-                // insert can break (the foreign key; a repeat is not an error), so that is
-                // the 404, without a look-up first.
-                let (row, created) = slot
-                    .with(&self.db_url, |s| match s.insert_feedback(&fb) {
-                        Err(StoreError::Constraint(_)) => Ok(None),
-                        r => r.map(Some),
-                    })?
-                    .ok_or_else(|| {
-                        ApiError::not_found(format!("signal {:?} does not exist", fb.signal_id))
-                    })?;
-                let body = json!({"created": created, "feedback": api::feedback_json(&row)});
-                Ok(Response::json(
-                    if created { 201 } else { 200 },
-                    body.to_string(),
-                ))
+                self.write_feedbacks(slot, &[fb]).pop().ok_or_else(|| {
+                    ApiError::new(500, "internal", "feedback written without an answer")
+                })
             }
             Handler::Modules => {
                 let st = read_state(&self.state_file).map_err(|why| {
@@ -243,6 +228,74 @@ impl App {
                 "internal",
                 "event streams are served by the connection handler",
             )),
+        }
+    }
+
+    /// Several `POST /signals/feedback` requests at once (routed there already): each is
+    /// authorized and parsed on its own, and the valid ones are stored in one transaction, so
+    /// concurrent submissions share one commit. One answer per request, in order.
+    pub fn handle_feedbacks(&self, slot: &mut StoreSlot, reqs: &[&Request]) -> Vec<Response> {
+        let now = jiff::Timestamp::now().as_second();
+        let mut out: Vec<Option<Response>> = vec![None; reqs.len()];
+        let mut rows = Vec::new();
+        let mut at = Vec::new();
+        for (i, req) in reqs.iter().enumerate() {
+            let answer = if !auth::allowed(&self.cfg.tokens, req.header("authorization")) {
+                Some(unauthorized())
+            } else {
+                match api::parse_feedback(req.header("content-type"), &req.body, now) {
+                    Ok(fb) => {
+                        rows.push(fb);
+                        at.push(i);
+                        None
+                    }
+                    Err(e) => Some(Response::error(&e)),
+                }
+            };
+            if let Some(slot) = out.get_mut(i) {
+                *slot = answer;
+            }
+        }
+        for (i, resp) in at.into_iter().zip(self.write_feedbacks(slot, &rows)) {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(resp);
+            }
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Response::error(&ApiError::new(500, "internal", "feedback not answered"))
+                })
+            })
+            .collect()
+    }
+
+    /// Stores feedback rows in one transaction: one answer per row (201 created, 200 with
+    /// the stored row on a repeat, 404 for an unknown signal, the store's error for all).
+    fn write_feedbacks(&self, slot: &mut StoreSlot, rows: &[Feedback]) -> Vec<Response> {
+        if rows.is_empty() {
+            return Vec::new();
+        }
+        match slot.with(&self.db_url, |s| s.record_feedbacks(rows)) {
+            Ok(done) => done
+                .into_iter()
+                .zip(rows)
+                .map(|(w, fb)| {
+                    let (row, created) = match w {
+                        FeedbackWrite::Created(row) => (row, true),
+                        FeedbackWrite::Exists(row) => (row, false),
+                        FeedbackWrite::UnknownSignal => {
+                            return Response::error(&ApiError::not_found(format!(
+                                "signal {:?} does not exist",
+                                fb.signal_id
+                            )))
+                        }
+                    };
+                    let body = json!({"created": created, "feedback": api::feedback_json(&row)});
+                    Response::json(if created { 201 } else { 200 }, body.to_string())
+                })
+                .collect(),
+            Err(e) => rows.iter().map(|_| Response::error(&e)).collect(),
         }
     }
 

@@ -72,7 +72,7 @@ pub use tables::fundamentals::Fundamental;
 pub use tables::governor_log::GovernorLogRecord;
 pub use tables::news_articles::{Article, ArticleSentiment};
 pub use tables::ohlcv::{Candle, OhlcvRow};
-pub use tables::signal_feedback::Feedback;
+pub use tables::signal_feedback::{Feedback, FeedbackWrite};
 pub use tables::signals::{SignalFilter, SignalRecord};
 pub use tables::signals_latest::{LatestRow, ModelChanges, SignalContext, SignalPage};
 pub use url::redact_url;

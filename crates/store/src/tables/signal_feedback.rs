@@ -7,7 +7,7 @@
 
 use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::{Result, StoreError};
-use crate::tables::{finite, non_empty, signals_latest};
+use crate::tables::{finite, non_empty, signals, signals_latest};
 use crate::Store;
 use aivex_core::contract::AUTO_FEEDBACK_SOURCE;
 use std::collections::HashMap;
@@ -111,6 +111,17 @@ fn insert<D: Db>(db: &mut D, f: &Feedback, version: &mut Option<i64>) -> Result<
     Ok((stored, created))
 }
 
+/// What `Store::record_feedbacks` did with one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedbackWrite {
+    /// Stored now (the row is what was given).
+    Created(Feedback),
+    /// Feedback from that source on that signal existed: the row stored first.
+    Exists(Feedback),
+    /// No signal has that id: nothing stored.
+    UnknownSignal,
+}
+
 /// The feedback row from `source` of each of `ids`, in the order of `ids`.
 pub(crate) fn feedback_of<D: Db>(
     db: &mut D,
@@ -157,6 +168,33 @@ impl Store {
                 }
             }
             Ok(created)
+        })
+    }
+
+    /// Stores each row (as `insert_feedback` does) in one transaction, so concurrent
+    /// submissions share one commit; a row about an unknown signal is reported as such
+    /// instead of failing the others. Returns what happened to each row, in order.
+    pub fn record_feedbacks(&mut self, rows: &[Feedback]) -> Result<Vec<FeedbackWrite>> {
+        for f in rows {
+            validate(f)?;
+        }
+        db_write!(self, |db| {
+            let ids: Vec<&str> = rows.iter().map(|f| f.signal_id.as_str()).collect();
+            let known: std::collections::HashSet<String> =
+                signals::existing_ids(db, &ids)?.into_iter().collect();
+            let mut version = None;
+            let mut out = Vec::with_capacity(rows.len());
+            for f in rows {
+                out.push(if !known.contains(&f.signal_id) {
+                    FeedbackWrite::UnknownSignal
+                } else {
+                    match insert(db, f, &mut version)? {
+                        (row, true) => FeedbackWrite::Created(row),
+                        (row, false) => FeedbackWrite::Exists(row),
+                    }
+                });
+            }
+            Ok(out)
         })
     }
 

@@ -169,6 +169,18 @@ pub(crate) fn by_ids<D: Db>(db: &mut D, ids: &[&str]) -> Result<Vec<SignalRecord
     Ok(out)
 }
 
+/// Which of these ids are stored signals.
+pub(crate) fn existing_ids<D: Db>(db: &mut D, ids: &[&str]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let q = format!("SELECT id FROM signals WHERE id IN ({marks})");
+        let p: Vec<Param<'_>> = chunk.iter().map(|id| Param::Text(id)).collect();
+        out.extend(column::<String>(db, &q, &p)?);
+    }
+    Ok(out)
+}
+
 /// Signals matching `filter`, newest first (what `Store::signals_query` runs).
 pub(crate) fn query<D: Db>(db: &mut D, filter: &SignalFilter) -> Result<Vec<SignalRecord>> {
     let (q, p) = signals_query(filter, Latest::of(D::DIALECT, filter));
