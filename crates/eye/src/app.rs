@@ -34,6 +34,8 @@ pub struct App {
     pub model: ReadModel,
     pub metrics: Metrics,
     pub probe: Mutex<Option<Probe>>,
+    /// The supervisor's state file, parsed once per version of it.
+    pub states: StateCache,
     pub probe_stale_after_s: f64,
     pub streams: AtomicUsize,
     pub stop: AtomicBool,
@@ -107,6 +109,35 @@ pub enum Outcome {
 
 pub fn now_unix() -> f64 {
     jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
+/// The supervisor's state file, parsed once per version: the supervisor replaces it whole
+/// (temp + rename) on every change and at least every 5 s, so its identity (device, inode,
+/// size, modification time) names a version, and `/health` under load costs one stat per
+/// request instead of a read and a parse.
+#[derive(Default)]
+pub struct StateCache {
+    last: Mutex<Option<(FileKey, Arc<RuntimeState>)>>,
+}
+
+type FileKey = (u64, u64, u64, i64, i64);
+
+impl StateCache {
+    pub fn read(&self, path: &std::path::Path) -> Result<Arc<RuntimeState>, String> {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let key = (md.dev(), md.ino(), md.len(), md.mtime(), md.mtime_nsec());
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, st)) = last.as_ref() {
+            if *k == key {
+                return Ok(st.clone());
+            }
+        }
+        // Replaced between the stat and the read: the next request's stat differs again.
+        let st = Arc::new(read_state(path)?);
+        *last = Some((key, st.clone()));
+        Ok(st)
+    }
 }
 
 /// Reads and parses the supervisor's runtime state; Err says why it is unavailable.
@@ -185,7 +216,7 @@ impl App {
                 })
             }
             Handler::Modules => {
-                let st = read_state(&self.state_file).map_err(|why| {
+                let st = self.states.read(&self.state_file).map_err(|why| {
                     ApiError::new(
                         503,
                         "state_unavailable",
@@ -210,8 +241,8 @@ impl App {
                 Ok(Response::json(200, body.to_string()))
             }
             Handler::Metrics => {
-                let st = read_state(&self.state_file).ok();
-                let text = metrics::render(&self.metrics.snapshot(), st.as_ref(), now_unix());
+                let st = self.states.read(&self.state_file).ok();
+                let text = metrics::render(&self.metrics.snapshot(), st.as_deref(), now_unix());
                 Ok(Response {
                     status: 200,
                     content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -342,10 +373,10 @@ impl App {
 
     /// `/health`: the pure verdict over the state file as it is now and the last probe.
     pub fn health(&self) -> Response {
-        let st = read_state(&self.state_file);
+        let st = self.states.read(&self.state_file);
         let probe = self.probe().clone();
         let (healthy, body) = health::evaluate(&health::Inputs {
-            state: st.as_ref().map_err(Clone::clone),
+            state: st.as_deref().map_err(Clone::clone),
             probe: probe.as_ref(),
             now_unix: now_unix(),
             state_stale_after_s: self.cfg.state_stale_after_s,
@@ -354,5 +385,38 @@ impl App {
             fail_on: &self.cfg.fail_on,
         });
         Response::json(if healthy { 200 } else { 503 }, body.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(run_id: &str) -> String {
+        format!(
+            r#"{{"run_id":"{run_id}","pid":1,"mode":"run","version":"0","updated_at":"2026-01-01T00:00:00Z","updated_at_unix":1.0,"uptime_s":1,"config_hash":"h","shutting_down":false,"modules":{{}}}}"#
+        )
+    }
+
+    #[test]
+    fn state_cache_follows_each_replacement_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("eye-state-cache-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let p = dir.join("runtime_state.json");
+        let put = |run: &str| {
+            let tmp = dir.join(".tmp");
+            std::fs::write(&tmp, state(run)).unwrap_or_else(|e| panic!("write: {e}"));
+            std::fs::rename(&tmp, &p).unwrap_or_else(|e| panic!("rename: {e}"));
+        };
+        let cache = StateCache::default();
+        assert!(cache.read(&p).is_err(), "no file yet");
+        put("one");
+        let a = cache.read(&p).unwrap_or_else(|e| panic!("{e}"));
+        let b = cache.read(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&a, &b), "same file: parsed once");
+        put("two");
+        let c = cache.read(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.run_id.as_str(), c.run_id.as_str()), ("one", "two"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

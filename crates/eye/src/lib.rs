@@ -73,6 +73,7 @@ impl Eye {
             model: model::ReadModel::default(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
+            states: app::StateCache::default(),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
