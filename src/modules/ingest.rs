@@ -150,14 +150,20 @@ pub fn parse_sources(module: &str, v: Option<&Value>) -> Result<Vec<Source>, Mod
     Ok(out)
 }
 
-/// The fetch bounds from the shared settings `user_agent`, `timeout_s`, `max_bytes`.
+/// The fetch bounds from the shared settings `user_agent`, `timeout_s`, `max_bytes`, and the
+/// redirect opt-in `allow_private_redirects` (default false: a public source may not redirect
+/// to a loopback or private address; see aivex_source::redirect).
 pub fn fetch_options(
     module: &str,
     user_agent: Option<&str>,
     timeout_s: Option<f64>,
     max_bytes: Option<u64>,
+    allow_private_redirects: Option<bool>,
 ) -> Result<FetchOptions, ModuleError> {
-    let mut opts = FetchOptions::default();
+    let mut opts = FetchOptions {
+        allow_private_redirects: allow_private_redirects.unwrap_or(false),
+        ..FetchOptions::default()
+    };
     if let Some(ua) = user_agent {
         if ua.trim().is_empty() || ua.chars().any(char::is_control) {
             return Err(ModuleError::Config(format!(
@@ -258,15 +264,23 @@ pub fn fetch(
 }
 
 /// Records a source's bad records (the first `MAX_RECORDED` one by one, then one record
-/// counting the rest) and notes them in the summary.
-pub fn record_bad(ctx: &mut Ctx<'_>, summary: &mut Summary, source: &str, bad: Vec<String>) {
-    let total = bad.len();
+/// counting the rest, including the `omitted` ones the parser counted but did not list) and
+/// notes them in the summary.
+pub fn record_bad(
+    ctx: &mut Ctx<'_>,
+    summary: &mut Summary,
+    source: &str,
+    bad: Vec<String>,
+    omitted: usize,
+) {
+    let total = bad.len() + omitted;
     for (i, msg) in bad.into_iter().enumerate() {
         summary.skip(&msg);
         if i < MAX_RECORDED {
             ctx.invalid(ModuleError::DataValidation(msg));
         }
     }
+    summary.skipped += omitted;
     if total > MAX_RECORDED {
         ctx.invalid(ModuleError::DataValidation(format!(
             "{source}: {} more bad record(s) not recorded one by one",
@@ -463,8 +477,13 @@ mod tests {
 
     #[test]
     fn fetch_option_bounds() {
-        assert!(fetch_options("m", None, None, None).is_ok());
-        let o = fetch_options("m", Some("bot/1"), Some(2.5), Some(10)).unwrap_or_default();
+        assert!(fetch_options("m", None, None, None, None).is_ok());
+        assert!(fetch_options("m", None, None, None, Some(true))
+            .is_ok_and(|o| o.allow_private_redirects));
+        assert!(
+            fetch_options("m", None, None, None, None).is_ok_and(|o| !o.allow_private_redirects)
+        );
+        let o = fetch_options("m", Some("bot/1"), Some(2.5), Some(10), None).unwrap_or_default();
         assert_eq!(
             (o.user_agent.as_str(), o.read_timeout, o.max_bytes),
             ("bot/1", Duration::from_millis(2500), 10)
@@ -475,7 +494,10 @@ mod tests {
             (None, Some(f64::NAN), None),
             (None, None, Some(0)),
         ] {
-            assert!(fetch_options("m", ua, t, m).is_err(), "{ua:?} {t:?} {m:?}");
+            assert!(
+                fetch_options("m", ua, t, m, None).is_err(),
+                "{ua:?} {t:?} {m:?}"
+            );
         }
     }
 

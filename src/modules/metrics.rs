@@ -30,6 +30,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
 }
 
 /// The defaults with each configured metric's list replacing its default one.
@@ -95,7 +98,13 @@ type MetricsConfig = (Vec<Source>, BTreeMap<String, Vec<String>>, FetchOptions);
 pub fn config(settings: &serde_json::Value) -> Result<MetricsConfig, ModuleError> {
     let s: Settings = ingest::settings(MODULE, settings)?;
     let concepts = merged_concepts(&s.concepts)?;
-    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let opts = ingest::fetch_options(
+        MODULE,
+        s.user_agent.as_deref(),
+        s.timeout_s,
+        s.max_bytes,
+        s.allow_private_redirects,
+    )?;
     let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
     Ok((sources, concepts, opts))
 }
@@ -165,6 +174,7 @@ impl Metrics {
             &mut summary,
             &source.name,
             parsed.errors.iter().map(|e| e.to_string()).collect(),
+            parsed.omitted_errors,
         );
         let column = source.column();
         let symbols: BTreeSet<String> = parsed.records.iter().map(|f| f.symbol.clone()).collect();

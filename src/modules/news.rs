@@ -43,6 +43,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
 }
 
 /// The scorer of a news module's `[settings]` (only `symbols`, `lexicon_path` and
@@ -130,7 +133,13 @@ struct NewsConfig {
 fn config(settings: &serde_json::Value) -> Result<NewsConfig, ModuleError> {
     let s: Settings = ingest::settings(MODULE, settings)?;
     let (window_s, half_life_s) = params(&s)?;
-    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let opts = ingest::fetch_options(
+        MODULE,
+        s.user_agent.as_deref(),
+        s.timeout_s,
+        s.max_bytes,
+        s.allow_private_redirects,
+    )?;
     let sources = ingest::parse_sources(MODULE, s.sources.as_ref())?;
     Ok(NewsConfig {
         settings: s,
@@ -207,7 +216,7 @@ impl News {
             .iter()
             .map(|e| e.to_module_error(&source.name).message().to_string())
             .collect();
-        ingest::record_bad(ctx, &mut summary, &source.name, bad);
+        ingest::record_bad(ctx, &mut summary, &source.name, bad, parsed.omitted_errors);
         let column = source.name.chars().take(128).collect::<String>();
         let articles: Vec<Article> = parsed
             .items

@@ -3,11 +3,12 @@
 //!
 //! Pure parsing: bytes in, bars and per-record errors out. A bad row never spoils the good
 //! ones; only a document that is no recognised format at all (or JSON that does not parse) is
-//! an error. It must never panic on any input and never reads the clock.
+//! an error. It must never panic on any input and never reads the clock. Linear in the
+//! input, and the bar vector is sized once from the document (no doubling, no second copy
+//! for sorting or deduplicating); the klines reader is `klines.rs`.
 
-use crate::error::{MarketError, Position, RowError};
-use crate::time::{epoch_units_to_seconds, parse_instant};
-use serde_json::Value;
+use crate::error::{push_error, quote, MarketError, Position, RowError};
+use crate::time::parse_instant;
 
 /// One bar: the shared `aivex_core::Candle` (the store writes and returns the same type).
 pub type Bar = aivex_core::Candle;
@@ -24,7 +25,10 @@ pub enum BarFormat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedBars {
     pub bars: Vec<Bar>,
+    /// At most `MAX_ERRORS`: the first ones and the latest.
     pub errors: Vec<RowError>,
+    /// Rejected records beyond `MAX_ERRORS`, counted but not listed.
+    pub omitted_errors: usize,
     pub format: BarFormat,
 }
 
@@ -32,7 +36,7 @@ pub struct ParsedBars {
 pub fn parse_bars(bytes: &[u8], source_name: &str) -> Result<ParsedBars, MarketError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let (bars, errors, format) = match first {
+    let (bars, errors, omitted_errors, format) = match first {
         None => {
             return Err(MarketError::UnknownFormat {
                 source: source_name.to_string(),
@@ -40,32 +44,37 @@ pub fn parse_bars(bytes: &[u8], source_name: &str) -> Result<ParsedBars, MarketE
             })
         }
         Some(b'[') | Some(b'{') => {
-            let (bars, errors) = parse_klines(body, source_name)?;
-            (bars, errors, BarFormat::BinanceKlines)
+            let k = crate::klines::parse_klines(body, source_name)?;
+            (k.bars, k.errors, k.omitted, BarFormat::BinanceKlines)
         }
         Some(_) => {
-            let (bars, errors) = parse_csv(body, source_name)?;
-            (bars, errors, BarFormat::Csv)
+            let (bars, errors, omitted) = parse_csv(body, source_name)?;
+            (bars, errors, omitted, BarFormat::Csv)
         }
     };
     Ok(ParsedBars {
         bars: sort_dedup(bars),
         errors,
+        omitted_errors,
         format,
     })
 }
 
-/// Stable sort by time, then keep the last record of each timestamp.
+/// Sorts by time (stably, and only when not sorted already: exports usually are), then keeps
+/// the last record of each timestamp, in place.
 fn sort_dedup(mut bars: Vec<Bar>) -> Vec<Bar> {
-    bars.sort_by_key(|b| b.ts);
-    let mut out: Vec<Bar> = Vec::with_capacity(bars.len());
-    for bar in bars {
-        match out.last_mut() {
-            Some(last) if last.ts == bar.ts => *last = bar,
-            _ => out.push(bar),
-        }
+    if !bars.is_sorted_by_key(|b| b.ts) {
+        bars.sort_by_key(|b| b.ts);
     }
-    out
+    // `dedup_by` hands (later, kept earlier): copy the later over the earlier, drop the later.
+    bars.dedup_by(|later, earlier| {
+        let same = later.ts == earlier.ts;
+        if same {
+            *earlier = *later;
+        }
+        same
+    });
+    bars
 }
 
 /// Column positions found in a CSV header.
@@ -118,8 +127,7 @@ fn find_columns(header: &csv::StringRecord) -> Columns {
 
 /// Picks `;` for files whose header line has semicolons but no commas (some locales' exports).
 fn delimiter(body: &[u8]) -> u8 {
-    let line_end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-    let line = body.get(..line_end).unwrap_or(body);
+    let line = first_line(body);
     if !line.contains(&b',') && line.contains(&b';') {
         b';'
     } else {
@@ -127,11 +135,51 @@ fn delimiter(body: &[u8]) -> u8 {
     }
 }
 
-fn parse_csv(body: &[u8], source: &str) -> Result<(Vec<Bar>, Vec<RowError>), MarketError> {
+/// The first non-blank line of a CSV body.
+pub(crate) fn first_line(body: &[u8]) -> &[u8] {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let rest = body.get(start..).unwrap_or_default();
+    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+    rest.get(..end).unwrap_or(rest)
+}
+
+/// Most columns a header may have. Checked before the csv reader runs: it copies the first
+/// record twice more (as its "headers"), so a megabyte header would cost twenty.
+pub(crate) const MAX_COLUMNS: usize = 1000;
+
+/// An error when the first line has more than `MAX_COLUMNS` fields (`delim`-separated).
+pub(crate) fn check_width(body: &[u8], delim: u8, source: &str) -> Result<(), MarketError> {
+    let fields = first_line(body).iter().filter(|&&b| b == delim).count() + 1;
+    if fields > MAX_COLUMNS {
+        return Err(MarketError::UnknownFormat {
+            source: source.to_string(),
+            detail: format!("the header has {fields} columns (at most {MAX_COLUMNS})"),
+        });
+    }
+    Ok(())
+}
+
+/// The shortest bar row (`1,1,1,1,1` and a newline).
+const MIN_ROW_BYTES: usize = 10;
+
+/// Rows of bars a CSV body can hold at most: its lines, and no more than its bytes allow.
+fn bar_capacity(body: &[u8]) -> usize {
+    let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    lines.min(body.len() / MIN_ROW_BYTES + 1)
+}
+
+type CsvBars = (Vec<Bar>, Vec<RowError>, usize);
+
+fn parse_csv(body: &[u8], source: &str) -> Result<CsvBars, MarketError> {
+    let delim = delimiter(body);
+    check_width(body, delim, source)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(delimiter(body))
+        .delimiter(delim)
         .from_reader(body);
     let mut records = reader.records();
     let header = loop {
@@ -177,8 +225,8 @@ fn parse_csv(body: &[u8], source: &str) -> Result<(Vec<Bar>, Vec<RowError>), Mar
             missing,
         });
     }
-    let mut bars = Vec::new();
-    let mut errors = Vec::new();
+    let mut bars = Vec::with_capacity(bar_capacity(body));
+    let (mut errors, mut omitted) = (Vec::new(), 0);
     // One record reused for every row: a file of a million bars is not a million allocations.
     let mut r = csv::StringRecord::new();
     let reader = records.reader_mut();
@@ -192,24 +240,29 @@ fn parse_csv(body: &[u8], source: &str) -> Result<(Vec<Bar>, Vec<RowError>), Mar
                 }
                 match csv_bar(&r, &cols) {
                     Ok(bar) => bars.push(bar),
-                    Err(message) => errors.push(RowError {
-                        source: source.to_string(),
-                        at: Position::Line(line),
-                        message,
-                    }),
+                    Err(message) => push_error(
+                        &mut errors,
+                        &mut omitted,
+                        RowError {
+                            source: source.to_string(),
+                            at: Position::Line(line),
+                            message,
+                        },
+                    ),
                 }
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(RowError {
+                let error = RowError {
                     source: source.to_string(),
                     at: Position::Line(line),
                     message: format!("unreadable record: {e}"),
-                });
+                };
+                push_error(&mut errors, &mut omitted, error);
             }
         }
     }
-    Ok((bars, errors))
+    Ok((bars, errors, omitted))
 }
 
 fn field<'a>(r: &'a csv::StringRecord, idx: Option<usize>, name: &str) -> Result<&'a str, String> {
@@ -230,8 +283,11 @@ pub(crate) fn number(text: &str, name: &str) -> Result<f64, String> {
     }
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(format!("field '{name}' is not a finite number: '{t}'")),
-        Err(_) => Err(format!("field '{name}' is not a number: '{t}'")),
+        Ok(_) => Err(format!(
+            "field '{name}' is not a finite number: {}",
+            quote(t)
+        )),
+        Err(_) => Err(format!("field '{name}' is not a number: {}", quote(t))),
     }
 }
 
@@ -267,7 +323,7 @@ fn csv_bar(r: &csv::StringRecord, c: &Columns) -> Result<Bar, String> {
 }
 
 /// Rejects bars no exchange can print: high below low, or negative volume.
-fn check_bar(b: Bar) -> Result<Bar, String> {
+pub(crate) fn check_bar(b: Bar) -> Result<Bar, String> {
     if b.high < b.low {
         return Err(format!("high {} is below low {}", b.high, b.low));
     }
@@ -275,89 +331,6 @@ fn check_bar(b: Bar) -> Result<Bar, String> {
         return Err(format!("volume {} is negative", b.volume));
     }
     Ok(b)
-}
-
-fn parse_klines(body: &[u8], source: &str) -> Result<(Vec<Bar>, Vec<RowError>), MarketError> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| MarketError::BadJson {
-        source: source.to_string(),
-        detail: e.to_string(),
-    })?;
-    let items = match doc {
-        Value::Array(items) => items,
-        Value::Object(map) => {
-            // Binance's error body: {"code": -1121, "msg": "Invalid symbol."}.
-            if let (Some(code), Some(msg)) = (map.get("code"), map.get("msg")) {
-                return Err(MarketError::ProviderError {
-                    source: source.to_string(),
-                    detail: format!("code {code}: {msg}"),
-                });
-            }
-            return Err(MarketError::UnknownFormat {
-                source: source.to_string(),
-                detail: "a JSON object, expected a klines array of arrays".into(),
-            });
-        }
-        _ => {
-            return Err(MarketError::UnknownFormat {
-                source: source.to_string(),
-                detail: "JSON that is not a klines array".into(),
-            })
-        }
-    };
-    let mut bars = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match kline_bar(item) {
-            Ok(bar) => bars.push(bar),
-            Err(message) => errors.push(RowError {
-                source: source.to_string(),
-                at: Position::Item(i.to_string()),
-                message,
-            }),
-        }
-    }
-    Ok((bars, errors))
-}
-
-/// A JSON number or numeric string (Binance sends prices as strings).
-pub(crate) fn json_number(v: Option<&Value>, name: &str) -> Result<f64, String> {
-    match v {
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| format!("field '{name}' is not a finite number")),
-        Some(Value::String(s)) => number(s, name),
-        Some(Value::Null) | None => Err(format!("field '{name}' is missing")),
-        Some(other) => Err(format!("field '{name}' is not a number: {other}")),
-    }
-}
-
-fn kline_bar(item: &Value) -> Result<Bar, String> {
-    let Value::Array(a) = item else {
-        return Err("not an array".into());
-    };
-    if a.len() < 6 {
-        return Err(format!("{} fields, a kline has at least 6", a.len()));
-    }
-    let open_time = match a.first() {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
-    .ok_or("field 'open time' is not an integer")?;
-    let ts = epoch_units_to_seconds(open_time);
-    if jiff::Timestamp::from_second(ts).is_err() {
-        return Err(format!("field 'open time' out of range: {open_time}"));
-    }
-    check_bar(Bar {
-        ts,
-        open: json_number(a.get(1), "open")?,
-        high: json_number(a.get(2), "high")?,
-        low: json_number(a.get(3), "low")?,
-        close: json_number(a.get(4), "close")?,
-        adj_close: None,
-        volume: json_number(a.get(5), "volume")?,
-    })
 }
 
 #[cfg(test)]

@@ -80,6 +80,33 @@ impl fmt::Display for RowError {
     }
 }
 
+/// Bad records listed per document: beyond it only the first `MAX_ERRORS - 1` and the latest
+/// are kept (the chart module looks for the error of a document's last line) and the rest are
+/// counted, so a file of a million bad lines costs a counter, not a million messages.
+pub const MAX_ERRORS: usize = 1000;
+
+/// Adds `e` to `errors` within `MAX_ERRORS`, counting what is not listed in `omitted`.
+pub(crate) fn push_error(errors: &mut Vec<RowError>, omitted: &mut usize, e: RowError) {
+    if errors.len() < MAX_ERRORS {
+        errors.push(e);
+    } else if let Some(last) = errors.last_mut() {
+        *last = e;
+        *omitted += 1;
+    }
+}
+
+/// Characters of a bad value quoted in a message.
+const QUOTE_CHARS: usize = 64;
+
+/// A bad value as quoted in a message: cut to `QUOTE_CHARS` characters, so one huge field
+/// cannot become a huge log line or crash record.
+pub(crate) fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("'{}...' ({} bytes)", &s[..cut], s.len()),
+        None => format!("'{s}'"),
+    }
+}
+
 impl From<&RowError> for ModuleError {
     fn from(e: &RowError) -> Self {
         ModuleError::DataValidation(e.to_string())

@@ -5,13 +5,13 @@
 //! `parse_companyfacts` (fundamentals.rs) keeps only the latest filing of each period, which is
 //! what the live metrics component reads; but stored that way, a replay would not know a
 //! quarter's number until its last re-filing, often a year later. This reads the document the
-//! same way (the same concept fallbacks, unit preference and period classification, through
-//! `fundamentals::fact`) and keeps every (metric, period end, filed) value (the later item
-//! when one filing repeats it). Pure parsing; it must not do I/O or read the clock.
+//! same way (the same streaming reader, concept fallbacks, unit preference and period
+//! classification: `companyfacts::parse`) and keeps every (metric, period end, filed) value
+//! (the later item when one filing repeats it). Pure parsing; it must not do I/O or read the clock.
 
-use crate::error::{MarketError, Position, RowError};
-use crate::fundamentals::{fact, Fundamental, ParsedFundamentals, UNIT_PREFERENCE};
-use serde_json::Value;
+use crate::companyfacts::{parse, Keep};
+use crate::error::MarketError;
+use crate::fundamentals::ParsedFundamentals;
 use std::collections::BTreeMap;
 
 /// Reads SEC companyfacts JSON for `symbol` keeping every filing of each fact: for each
@@ -23,74 +23,7 @@ pub fn parse_companyfacts_filings(
     symbol: &str,
     concepts: &BTreeMap<String, Vec<String>>,
 ) -> Result<ParsedFundamentals, MarketError> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| MarketError::BadJson {
-        source: source_name.to_string(),
-        detail: e.to_string(),
-    })?;
-    let Some(facts) = doc.get("facts").and_then(Value::as_object) else {
-        return Err(MarketError::UnknownFormat {
-            source: source_name.to_string(),
-            detail: "no 'facts' object (not a companyfacts document)".into(),
-        });
-    };
-    let gaap = facts.get("us-gaap").and_then(Value::as_object);
-    let symbol = symbol.trim().to_ascii_uppercase();
-    let mut out = ParsedFundamentals {
-        records: Vec::new(),
-        errors: Vec::new(),
-    };
-    for (metric, fallbacks) in concepts {
-        for concept in fallbacks {
-            let Some(units) = gaap
-                .and_then(|g| g.get(concept))
-                .and_then(|c| c.get("units"))
-                .and_then(Value::as_object)
-            else {
-                continue;
-            };
-            let unit = UNIT_PREFERENCE
-                .iter()
-                .find(|u| units.contains_key(**u))
-                .map(|u| u.to_string())
-                .or_else(|| units.keys().next().cloned());
-            let Some(unit) = unit else { continue };
-            let Some(items) = units.get(&unit).and_then(Value::as_array) else {
-                continue;
-            };
-            // (metric name, period end, filed) -> value; a filing repeating a fact keeps its
-            // later item.
-            let mut filings: BTreeMap<(String, String, String), f64> = BTreeMap::new();
-            for (i, item) in items.iter().enumerate() {
-                match fact(item, metric) {
-                    Ok(Some((name, end, filed, value))) => {
-                        filings.insert((name, end, filed), value);
-                    }
-                    Ok(None) => {}
-                    Err(message) => out.errors.push(RowError {
-                        source: source_name.to_string(),
-                        at: Position::Item(format!("us-gaap.{concept}.units.{unit}[{i}]")),
-                        message,
-                    }),
-                }
-            }
-            if filings.is_empty() {
-                continue;
-            }
-            for ((name, end, filed), value) in filings {
-                out.records.push(Fundamental {
-                    symbol: symbol.clone(),
-                    metric: name,
-                    period_end: end,
-                    value,
-                    unit: unit.clone(),
-                    filed: Some(filed).filter(|f| !f.is_empty()),
-                    source: source_name.to_string(),
-                });
-            }
-            break;
-        }
-    }
-    Ok(out)
+    parse(bytes, source_name, symbol, concepts, Keep::EveryFiling)
 }
 
 #[cfg(test)]

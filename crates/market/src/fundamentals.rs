@@ -1,16 +1,16 @@
-//! Fundamentals records from a plain CSV and from SEC companyfacts JSON.
+//! Fundamentals records: the `Fundamental` type, the default companyfacts concepts, and the
+//! plain CSV reader (`symbol,metric,period_end,value[,unit,filed]`). SEC companyfacts JSON is
+//! read in `companyfacts.rs`.
 //!
-//! Pure parsing. For companyfacts it owns the choice of which facts count: per metric, the
-//! first concept of its fallback list that has data; one value per period end, the most
-//! recently filed; quarterly (~3-month) facts under the metric's own name, annual (~1-year)
-//! facts under `<metric>_annual`, instant facts (balance sheet) under the metric's name, and
-//! year-to-date 6- and 9-month facts skipped. It must not do I/O or read the clock.
+//! Pure parsing, linear in the input, bad rows listed within `MAX_ERRORS`. It must not do I/O
+//! or read the clock.
 
-use crate::bars::{json_number, number};
-use crate::error::{MarketError, Position, RowError};
+use crate::bars::{check_width, number};
+use crate::error::{push_error, quote, MarketError, Position, RowError};
 use crate::time::parse_day;
-use serde_json::Value;
 use std::collections::BTreeMap;
+
+pub use crate::companyfacts::parse_companyfacts;
 
 /// One fundamentals value.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +32,10 @@ pub struct Fundamental {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedFundamentals {
     pub records: Vec<Fundamental>,
+    /// At most `MAX_ERRORS`: the first ones and the latest.
     pub errors: Vec<RowError>,
+    /// Rejected records beyond `MAX_ERRORS`, counted but not listed.
+    pub omitted_errors: usize,
 }
 
 /// The default metric → companyfacts concept fallback lists (us-gaap taxonomy).
@@ -70,11 +73,14 @@ pub fn default_concepts() -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
-fn valid_day(s: &str, field: &str) -> Result<String, String> {
+pub(crate) fn valid_day(s: &str, field: &str) -> Result<String, String> {
     let t = s.trim();
     match parse_day(t) {
         Some(d) => Ok(d.to_string()),
-        None => Err(format!("field '{field}' is not a YYYY-MM-DD date: '{t}'")),
+        None => Err(format!(
+            "field '{field}' is not a YYYY-MM-DD date: {}",
+            quote(t)
+        )),
     }
 }
 
@@ -86,6 +92,7 @@ pub fn parse_fundamentals_csv(
     source_name: &str,
 ) -> Result<ParsedFundamentals, MarketError> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    check_width(body, b',', source_name)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -141,6 +148,7 @@ pub fn parse_fundamentals_csv(
     let mut out = ParsedFundamentals {
         records: Vec::new(),
         errors: Vec::new(),
+        omitted_errors: 0,
     };
     for rec in records {
         let (line, row) = match rec {
@@ -188,148 +196,18 @@ pub fn parse_fundamentals_csv(
         match parsed {
             Ok(Some(f)) => out.records.push(f),
             Ok(None) => {}
-            Err(message) => out.errors.push(RowError {
-                source: source_name.to_string(),
-                at: Position::Line(line),
-                message,
-            }),
-        }
-    }
-    Ok(out)
-}
-
-/// How a companyfacts fact's period is classified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Span {
-    Instant,
-    Quarter,
-    Year,
-    /// Year-to-date 6 or 9 months, or anything else: cumulative figures that would double
-    /// count against quarters, so they are skipped.
-    Other,
-}
-
-fn span(start: Option<&str>, end: &str) -> Result<Span, String> {
-    let Some(start) = start else {
-        return Ok(Span::Instant);
-    };
-    let s = parse_day(start).ok_or_else(|| format!("field 'start' is not a date: '{start}'"))?;
-    let e = parse_day(end).ok_or_else(|| format!("field 'end' is not a date: '{end}'"))?;
-    let days = (e - s).get_days();
-    // Fiscal quarters run 13 weeks (91 days) or a calendar quarter (89-92); fiscal years 52 or
-    // 53 weeks (364/371 days) or 365/366. The margins absorb both conventions.
-    Ok(match days {
-        80..=100 => Span::Quarter,
-        350..=380 => Span::Year,
-        _ => Span::Other,
-    })
-}
-
-/// Preferred unit of a concept: the first of these present, else the alphabetically first.
-pub(crate) const UNIT_PREFERENCE: [&str; 4] = ["USD", "USD/shares", "shares", "pure"];
-
-/// Reads SEC companyfacts JSON for `symbol`, picking for each metric of `concepts` the first
-/// concept with usable facts (see the module docs for which facts count).
-pub fn parse_companyfacts(
-    bytes: &[u8],
-    source_name: &str,
-    symbol: &str,
-    concepts: &BTreeMap<String, Vec<String>>,
-) -> Result<ParsedFundamentals, MarketError> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| MarketError::BadJson {
-        source: source_name.to_string(),
-        detail: e.to_string(),
-    })?;
-    let Some(facts) = doc.get("facts").and_then(Value::as_object) else {
-        return Err(MarketError::UnknownFormat {
-            source: source_name.to_string(),
-            detail: "no 'facts' object (not a companyfacts document)".into(),
-        });
-    };
-    let gaap = facts.get("us-gaap").and_then(Value::as_object);
-    let symbol = symbol.trim().to_ascii_uppercase();
-    let mut out = ParsedFundamentals {
-        records: Vec::new(),
-        errors: Vec::new(),
-    };
-    for (metric, fallbacks) in concepts {
-        for concept in fallbacks {
-            let Some(units) = gaap
-                .and_then(|g| g.get(concept))
-                .and_then(|c| c.get("units"))
-                .and_then(Value::as_object)
-            else {
-                continue;
-            };
-            let unit = UNIT_PREFERENCE
-                .iter()
-                .find(|u| units.contains_key(**u))
-                .map(|u| u.to_string())
-                .or_else(|| units.keys().next().cloned());
-            let Some(unit) = unit else { continue };
-            let Some(items) = units.get(&unit).and_then(Value::as_array) else {
-                continue;
-            };
-            // (metric name, period end) -> (filed, value); the latest filing wins, and among
-            // equal filing dates the later item.
-            let mut best: BTreeMap<(String, String), (String, f64)> = BTreeMap::new();
-            for (i, item) in items.iter().enumerate() {
-                match fact(item, metric) {
-                    Ok(Some((name, end, filed, value))) => {
-                        let key = (name, end);
-                        let newer = best.get(&key).map(|(f, _)| filed >= *f).unwrap_or(true);
-                        if newer {
-                            best.insert(key, (filed, value));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(message) => out.errors.push(RowError {
-                        source: source_name.to_string(),
-                        at: Position::Item(format!("us-gaap.{concept}.units.{unit}[{i}]")),
-                        message,
-                    }),
-                }
-            }
-            if best.is_empty() {
-                continue;
-            }
-            for ((name, end), (filed, value)) in best {
-                out.records.push(Fundamental {
-                    symbol: symbol.clone(),
-                    metric: name,
-                    period_end: end,
-                    value,
-                    unit: unit.clone(),
-                    filed: Some(filed).filter(|f| !f.is_empty()),
+            Err(message) => push_error(
+                &mut out.errors,
+                &mut out.omitted_errors,
+                RowError {
                     source: source_name.to_string(),
-                });
-            }
-            break;
+                    at: Position::Line(line),
+                    message,
+                },
+            ),
         }
     }
     Ok(out)
-}
-
-/// One companyfacts item as (metric name, period end, filed, value), None when its span is
-/// not one we keep.
-pub(crate) fn fact(
-    item: &Value,
-    metric: &str,
-) -> Result<Option<(String, String, String, f64)>, String> {
-    let text = |name: &str| item.get(name).and_then(Value::as_str);
-    let end = text("end").ok_or("field 'end' is missing")?;
-    let end = valid_day(end, "end")?;
-    let value = json_number(item.get("val"), "val")?;
-    let filed = match text("filed") {
-        Some(f) => valid_day(f, "filed")?,
-        None => String::new(),
-    };
-    let name = match span(text("start"), &end)? {
-        Span::Instant | Span::Quarter => metric.to_string(),
-        Span::Year => format!("{metric}_annual"),
-        Span::Other => return Ok(None),
-    };
-    Ok(Some((name, end, filed, value)))
 }
 
 #[cfg(test)]

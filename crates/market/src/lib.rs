@@ -9,11 +9,14 @@
 
 pub mod bars;
 pub mod chart;
+mod companyfacts;
 pub mod error;
 pub mod filings;
 pub mod fundamentals;
 pub mod incremental;
 pub mod indicators;
+mod json;
+mod klines;
 pub mod metrics;
 mod time;
 
@@ -22,7 +25,7 @@ pub use chart::{
     chart_component, chart_from_table, chart_inputs, chart_parts, chart_score, ChartComponent,
     ChartInputs, ChartParts,
 };
-pub use error::{MarketError, Position, RowError};
+pub use error::{MarketError, Position, RowError, MAX_ERRORS};
 pub use filings::parse_companyfacts_filings;
 pub use fundamentals::{
     default_concepts, parse_companyfacts, parse_fundamentals_csv, Fundamental, ParsedFundamentals,

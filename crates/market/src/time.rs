@@ -7,6 +7,8 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+use crate::error::quote;
+
 /// Parses a date or datetime, optionally joined with a separate time-of-day column.
 /// Accepts `YYYY-MM-DD`, `YYYYMMDD`, `YYYY-MM-DD HH:MM[:SS[.f]]`, the `T`-separated form,
 /// RFC 3339 with `Z` or an offset, and integer unix times (s/ms/µs/ns by magnitude).
@@ -17,28 +19,29 @@ pub fn parse_instant(date: &str, time: Option<&str>) -> Result<i64, String> {
     }
     let time = time.map(str::trim).filter(|t| !t.is_empty());
     if let Some(t) = time {
-        let day = parse_day(date).ok_or_else(|| format!("unrecognised date '{date}'"))?;
-        let clock = normalise_clock(t).ok_or_else(|| format!("unrecognised time '{t}'"))?;
+        let day = parse_day(date).ok_or_else(|| format!("unrecognised date {}", quote(date)))?;
+        let clock = normalise_clock(t).ok_or_else(|| format!("unrecognised time {}", quote(t)))?;
         let joined = format!("{day}T{clock}");
-        return naive_utc(&joined).ok_or_else(|| format!("unrecognised time '{t}'"));
+        return naive_utc(&joined).ok_or_else(|| format!("unrecognised time {}", quote(t)));
     }
     if date.len() == 10 {
         // The common daily case, kept off jiff's general parser: it dominates parse time.
         if let Some(day) = parse_day(date) {
-            return midnight_utc(day).ok_or_else(|| format!("date out of range '{date}'"));
+            return midnight_utc(day).ok_or_else(|| format!("date out of range {}", quote(date)));
         }
     }
     if date.bytes().all(|b| b.is_ascii_digit()) {
         if date.len() == 8 {
-            let day = parse_day(date).ok_or_else(|| format!("unrecognised date '{date}'"))?;
-            return midnight_utc(day).ok_or_else(|| format!("date out of range '{date}'"));
+            let day =
+                parse_day(date).ok_or_else(|| format!("unrecognised date {}", quote(date)))?;
+            return midnight_utc(day).ok_or_else(|| format!("date out of range {}", quote(date)));
         }
-        return epoch(date).ok_or_else(|| format!("unrecognised unix time '{date}'"));
+        return epoch(date).ok_or_else(|| format!("unrecognised unix time {}", quote(date)));
     }
     if let Ok(ts) = date.parse::<Timestamp>() {
         return Ok(ts.as_second());
     }
-    naive_utc(date).ok_or_else(|| format!("unrecognised date '{date}'"))
+    naive_utc(date).ok_or_else(|| format!("unrecognised date {}", quote(date)))
 }
 
 /// Parses `YYYY-MM-DD` or `YYYYMMDD` into a civil date.

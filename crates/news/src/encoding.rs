@@ -21,7 +21,12 @@ pub fn cp1252_char(b: u8) -> char {
 }
 
 fn decode_cp1252(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| cp1252_char(b)).collect()
+    // Sized exactly up front: high bytes become 2-3 UTF-8 bytes, and growing by doubling
+    // would hold two copies at the end.
+    let len = bytes.iter().map(|&b| cp1252_char(b).len_utf8()).sum();
+    let mut out = String::with_capacity(len);
+    out.extend(bytes.iter().map(|&b| cp1252_char(b)));
+    out
 }
 
 /// The encoding named by an `<?xml ... encoding="..."?>` declaration at the start of the

@@ -9,7 +9,6 @@
 use crate::date::parse_date;
 use crate::encoding::decode_document;
 use crate::ident::article_id;
-use crate::text::clean_html;
 use crate::url::{is_absolute, resolve};
 use aivex_core::ModuleError;
 use std::fmt;
@@ -17,6 +16,27 @@ use std::fmt;
 /// Summaries are capped so one full-text `content:encoded` cannot bloat the store or
 /// dominate sentiment; titles carry most of the signal anyway.
 pub const MAX_SUMMARY_CHARS: usize = 4000;
+
+/// Titles are capped too: a hostile feed's megabyte "title" would otherwise be stored,
+/// scored and logged whole (and MySQL's TEXT column refuses more than 64 KiB).
+pub const MAX_TITLE_CHARS: usize = 1000;
+
+/// Longer links are dropped (the item is kept by its title): the store refuses URLs over 2048
+/// characters, and a link or base that long is never a real article address.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// Bad items listed one by one per document; beyond that only the first `MAX_ERRORS - 1` and
+/// the latest are kept and the rest counted in `ParsedFeed::omitted_errors`, so a feed of a
+/// million empty items costs a counter, not a million messages.
+pub const MAX_ERRORS: usize = 1000;
+
+/// Items read from one document; the rest are reported as one `ItemError`. Ten thousand is
+/// far beyond any news feed and keeps a hostile document of tiny items from costing more
+/// memory than a few megabytes of `Item`s.
+pub const MAX_ITEMS: usize = 10_000;
+
+/// Characters of a bad value quoted in an error message.
+const QUOTE_CHARS: usize = 80;
 
 /// Which format a document was read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +109,55 @@ impl fmt::Display for ItemError {
 pub struct ParsedFeed {
     pub format: FeedFormat,
     pub items: Vec<Item>,
+    /// At most `MAX_ERRORS`: the first ones and the latest.
     pub errors: Vec<ItemError>,
+    /// Bad items beyond `MAX_ERRORS` that were counted but not listed.
+    pub omitted_errors: usize,
+}
+
+impl ParsedFeed {
+    pub(crate) fn new(format: FeedFormat) -> ParsedFeed {
+        ParsedFeed {
+            format,
+            items: Vec::new(),
+            errors: Vec::new(),
+            omitted_errors: 0,
+        }
+    }
+
+    /// Records a bad item within the `MAX_ERRORS` bound (the latest error always stays listed).
+    pub(crate) fn push_error(&mut self, e: ItemError) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(e);
+        } else if let Some(last) = self.errors.last_mut() {
+            *last = e;
+            self.omitted_errors += 1;
+        }
+    }
+
+    /// Keeps an item; false (and the item dropped) once `MAX_ITEMS` are kept.
+    pub(crate) fn push_item(&mut self, item: Item) -> bool {
+        if self.items.len() >= MAX_ITEMS {
+            return false;
+        }
+        self.items.push(item);
+        true
+    }
+
+    /// The error for the items beyond `MAX_ITEMS`, from the one at `index` on.
+    pub(crate) fn too_many(&mut self, index: usize) {
+        self.push_error(ItemError {
+            index,
+            message: format!(
+                "the document has more than {MAX_ITEMS} items; items from here on were not read"
+            ),
+        });
+    }
+
+    /// Items read so far, good or bad: the index of the next one.
+    pub(crate) fn seen(&self) -> usize {
+        self.items.len() + self.errors.len() + self.omitted_errors
+    }
 }
 
 /// A document that yielded no feed at all.
@@ -147,15 +215,16 @@ pub fn parse_feed(bytes: &[u8], source_name: &str) -> Result<ParsedFeed, FeedErr
     }
 }
 
-/// The fields a format reader collects for one item, before cleaning.
+/// The fields a format reader collects for one item. Title and summary are already plain text
+/// (each reader knows whether its text is HTML, escaped text or base64).
 #[derive(Debug, Default)]
 pub(crate) struct RawItem {
     pub guid: Option<String>,
-    /// HTML-ish title text.
+    /// Plain title text (`clean_html` applied).
     pub title: Option<String>,
     /// Link as written (maybe relative).
     pub link: Option<String>,
-    /// HTML-ish summary text.
+    /// Plain summary text (`clean_html` applied).
     pub summary: Option<String>,
     /// The date text and the field it came from (for error messages).
     pub date: Option<(String, &'static str)>,
@@ -169,19 +238,17 @@ pub(crate) fn finish_item(
     source: &str,
     bases: &[Option<&str>],
 ) -> Result<Item, String> {
-    let title = raw.title.as_deref().map(clean_html).unwrap_or_default();
-    let mut summary = raw.summary.as_deref().map(clean_html).unwrap_or_default();
-    if let Some((cut, _)) = summary.char_indices().nth(MAX_SUMMARY_CHARS) {
-        summary.truncate(cut);
-    }
+    let title = truncate_chars(raw.title.unwrap_or_default(), MAX_TITLE_CHARS);
+    let summary = truncate_chars(raw.summary.unwrap_or_default(), MAX_SUMMARY_CHARS);
     let url = raw
         .link
         .map(|l| crate::text::decode_entities(l.trim()))
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && l.len() <= MAX_URL_CHARS * 4)
         .map(|l| match bases.iter().flatten().find(|b| is_absolute(b)) {
             Some(base) => resolve(base, &l),
             None => l,
-        });
+        })
+        .filter(|l| l.chars().count() <= MAX_URL_CHARS);
     let guid = raw
         .guid
         .map(|g| g.trim().to_string())
@@ -192,7 +259,7 @@ pub(crate) fn finish_item(
     let published_at = match raw.date {
         Some((d, field)) if !d.trim().is_empty() => Some(
             parse_date(&d)
-                .ok_or_else(|| format!("unrecognised date {:?} in <{field}>", d.trim()))?,
+                .ok_or_else(|| format!("unrecognised date {} in <{field}>", quote(d.trim())))?,
         ),
         _ => None,
     };
@@ -211,6 +278,23 @@ pub(crate) fn finish_item(
     };
     item.id = article_id(&item);
     Ok(item)
+}
+
+/// `s` cut to at most `max` characters.
+pub(crate) fn truncate_chars(mut s: String, max: usize) -> String {
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+    }
+    s
+}
+
+/// A value as quoted in an error message: Debug-escaped and cut to `QUOTE_CHARS` characters,
+/// so one huge bad field cannot turn into a huge log line or crash record.
+pub(crate) fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+        None => format!("{s:?}"),
+    }
 }
 
 /// `source` when it is an absolute http(s) URL (the document's own address).

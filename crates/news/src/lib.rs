@@ -24,7 +24,10 @@ mod xml;
 
 pub use component::{news_component, news_score, NewsComponent, NewsScore};
 pub use date::parse_date;
-pub use feed::{parse_feed, FeedError, FeedFormat, Item, ItemError, ParsedFeed};
+pub use feed::{
+    parse_feed, FeedError, FeedFormat, Item, ItemError, ParsedFeed, MAX_ERRORS, MAX_ITEMS,
+    MAX_SUMMARY_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS,
+};
 pub use ident::article_id;
 pub use preview::preview_line;
 pub use scorer::{ScoredItem, Scorer};
@@ -32,3 +35,4 @@ pub use sentiment::{score, score_item, Lexicon, LexiconError, Sentiment, METHOD_
 pub use text::clean_html;
 pub use tickers::TickerMatcher;
 pub use url::{canonical_url, resolve as resolve_url};
+pub use xml::MAX_DEPTH;

@@ -8,8 +8,8 @@
 /// Plain text from an HTML fragment: tags removed (block tags become a space so words do not
 /// merge, `<script>`/`<style>` bodies dropped), entities decoded, whitespace collapsed.
 pub fn clean_html(s: &str) -> String {
-    let stripped = strip_tags(s);
-    let decoded = decode_entities(&stripped);
+    // Each stage's input is dropped as soon as the next has read it: two copies at most.
+    let decoded = decode_entities(&strip_tags(s));
     collapse_ws(&decoded)
 }
 
@@ -70,7 +70,10 @@ const BLOCK_TAGS: &[&str] = &[
     "pre",
 ];
 
-/// Removes HTML tags and comments. A `<` that does not start a tag (`5 < 6`) is kept.
+/// Removes HTML tags and comments. A `<` that does not start a tag (`5 < 6`, `<!'`) is kept.
+///
+/// Linear in the input: every search starts where the previous one ended, and the end of a
+/// `<script>`/`<style>` body is found without lower-casing the rest of the text.
 pub fn strip_tags(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -85,31 +88,40 @@ pub fn strip_tags(s: &str) -> String {
             out.push(' ');
             continue;
         }
-        let next = after[1..].chars().next();
-        let is_tag =
-            matches!(next, Some(c) if c.is_ascii_alphabetic() || c == '/' || c == '!' || c == '?');
+        let mut next = after[1..].chars();
+        let is_tag = match next.next() {
+            Some(c) if c.is_ascii_alphabetic() || c == '/' || c == '?' => true,
+            // `<!DOCTYPE`, `<![CDATA[`: markup; `<!'` or `<! ` is text.
+            Some('!') => matches!(next.next(), Some(c) if c.is_ascii_alphabetic() || c == '['),
+            _ => false,
+        };
         if !is_tag {
             out.push('<');
             rest = &after[1..];
             continue;
         }
         let Some(end) = after.find('>') else {
+            if after.starts_with("<!") {
+                // A declaration never closed (`<!DOCTYPE` alone) is text, as browsers show it.
+                out.push_str(after);
+            }
             // An unterminated tag at the end of a (probably truncated) summary: drop it.
             rest = "";
             break;
         };
         let tag = &after[1..end];
-        let name: String = tag
+        let closing = tag.starts_with('/');
+        let name = tag
             .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
         rest = &after[end + 1..];
-        if (name == "script" || name == "style") && !tag.starts_with('/') {
-            let close = format!("</{name}");
-            let lower = rest.to_ascii_lowercase();
-            rest = match lower.find(&close) {
+        let raw_text = ["script", "style"]
+            .into_iter()
+            .find(|t| name.eq_ignore_ascii_case(t));
+        if let (Some(raw), false) = (raw_text, closing) {
+            rest = match find_close_tag(rest, raw) {
                 Some(i) => match rest[i..].find('>') {
                     Some(j) => &rest[i + j + 1..],
                     None => "",
@@ -118,12 +130,27 @@ pub fn strip_tags(s: &str) -> String {
             };
             continue;
         }
-        if BLOCK_TAGS.contains(&name.as_str()) {
+        if BLOCK_TAGS.iter().any(|b| name.eq_ignore_ascii_case(b)) {
             out.push(' ');
         }
     }
     out.push_str(rest);
     out
+}
+
+/// Byte offset of the first `</name` (any case) in `s`.
+fn find_close_tag(s: &str, name: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s.get(from..)?.find("</") {
+        let at = from + i;
+        let cand = bytes.get(at + 2..at + 2 + name.len())?;
+        if cand.eq_ignore_ascii_case(name.as_bytes()) {
+            return Some(at);
+        }
+        from = at + 2;
+    }
+    None
 }
 
 /// Decodes HTML entities: named (a common subset of HTML5), decimal and hex. Unknown names
@@ -156,7 +183,7 @@ pub fn decode_entities(s: &str) -> String {
 /// Decodes the entity at the start of `s` (just after `&`): returns the text and the number
 /// of bytes consumed, including the `;`.
 fn decode_one(s: &str) -> Option<(String, usize)> {
-    let semi = s.find(';').filter(|&i| i > 0 && i <= 32)?;
+    let semi = entity_end(s)?;
     let name = &s[..semi];
     if name == "amp" {
         // Double escaping: `&amp;#8217;` or `&amp;nbsp;`.
@@ -172,7 +199,7 @@ fn decode_one_no_amp(s: &str) -> Option<(String, usize)> {
     if s.starts_with("amp;") {
         return Some(("&".to_string(), 4));
     }
-    let semi = s.find(';').filter(|&i| i > 0 && i <= 32)?;
+    let semi = entity_end(s)?;
     let name = &s[..semi];
     let ch = if let Some(num) = name.strip_prefix('#') {
         let code = if let Some(hex) = num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
@@ -187,9 +214,25 @@ fn decode_one_no_amp(s: &str) -> Option<(String, usize)> {
     Some((ch.to_string(), semi + 1))
 }
 
+/// The offset of the `;` ending an entity name at the start of `s`. Names are 1-32 letters,
+/// digits or `#`, so the scan stops at the first other byte or after 32 (searching the whole
+/// rest for `;` made `&&&...` quadratic).
+fn entity_end(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let n = bytes
+        .iter()
+        .take(MAX_ENTITY_NAME)
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'#')
+        .count();
+    (n > 0 && bytes.get(n) == Some(&b';')).then_some(n)
+}
+
+/// The longest entity name looked for.
+const MAX_ENTITY_NAME: usize = 32;
+
 /// HTML maps numeric references in 0x80..0x9F to windows-1252 (`&#146;` is a quote, not a
 /// C1 control), and invalid code points to U+FFFD.
-fn numeric_char(code: u32) -> char {
+pub(crate) fn numeric_char(code: u32) -> char {
     if (0x80..=0x9F).contains(&code) {
         return crate::encoding::cp1252_char(code as u8);
     }
@@ -358,6 +401,11 @@ mod tests {
             ("&unknown; &", "&unknown; &"),
             ("truncated <a href=\"x", "truncated"),
             ("<STYLE>p{}</STYLE>Upper", "Upper"),
+            ("<!' <a href=\"foo\">", "<!'"),
+            (" <!DOCTYPE ", "<!DOCTYPE"),
+            ("<!DOCTYPE html><p>x</p>", "x"),
+            ("&&&&amp;&#38;", "&&&&&"),
+            ("<scRIPT>x</SCRIPT >y<script>z", "y"),
         ];
         for (input, want) in table {
             assert_eq!(clean_html(input), want, "input {input:?}");

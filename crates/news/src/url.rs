@@ -102,34 +102,39 @@ pub fn resolve(base: &str, reference: &str) -> String {
     out
 }
 
+/// RFC 3986 section 5.2.4, written into one buffer: a `..` cuts the buffer back to its last
+/// `/`, so memory stays one copy of the path whatever its segments.
 fn remove_dots(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let segments: Vec<&str> = path.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
+    let mut out = String::with_capacity(path.len() + 1);
+    let segments = path.split('/');
+    let last = path.split('/').count().saturating_sub(1);
+    for (i, seg) in segments.enumerate() {
+        match seg {
             "." => {
                 if i == last {
-                    out.push("");
+                    out.push('/');
                 }
             }
             ".." => {
-                if out.len() > 1 {
-                    out.pop();
+                // Drop the last segment, never the root.
+                if let Some(cut) = out.rfind('/') {
+                    out.truncate(cut);
                 }
                 if i == last {
-                    out.push("");
+                    out.push('/');
                 }
             }
-            s => out.push(s),
+            s if i == 0 && s.is_empty() => {}
+            s => {
+                out.push('/');
+                out.push_str(s);
+            }
         }
     }
-    let joined = out.join("/");
-    if joined.starts_with('/') {
-        joined
-    } else {
-        format!("/{joined}")
+    if out.is_empty() {
+        out.push('/');
     }
+    out
 }
 
 /// Query parameters that only track the reader, never identify the article.

@@ -390,3 +390,79 @@ fn never_panics_on_truncations_and_garbage() {
     }
     assert!(runs > 5000, "{runs}");
 }
+
+fn doc(xml: &str) -> ParsedFeed {
+    parse_feed(xml.as_bytes(), "https://src.example/feed").unwrap_or_else(|e| panic!("{e}: {xml}"))
+}
+
+#[test]
+fn xml_reader_rules() {
+    // A prefix bound inside an item holds only there; the next item's `x:title` is unknown.
+    let f = doc(r#"<rss><channel>
+        <item xmlns:x="http://purl.org/dc/elements/1.1/"><x:title>Scoped</x:title></item>
+        <item><x:title>Unbound</x:title><link>/2</link></item></channel></rss>"#);
+    assert_eq!(f.items[0].title, "Scoped");
+    assert_eq!(f.items[1].title, "");
+    // An end tag closes back to its element: the item is complete, its fields kept.
+    let f = doc(
+        "<rss><channel><item><title>Closed by channel</title><description>a<b>b</channel></rss>",
+    );
+    assert_eq!((f.items.len(), f.errors.len()), (1, 0), "{:?}", f.errors);
+    assert_eq!(f.items[0].summary, "ab");
+    // xml:base chains root -> channel -> item; the channel link is the fallback.
+    let f = doc(
+        r#"<rss xml:base="https://a.example/r/"><channel xml:base="c/">
+        <link>https://chan.example/</link>
+        <item xml:base="i/"><title>t</title><link>x</link></item>
+        <item><title>u</title><link>y</link></item></channel></rss>"#,
+    );
+    let urls: Vec<_> = f.items.iter().filter_map(|i| i.url.as_deref()).collect();
+    assert_eq!(
+        urls,
+        ["https://a.example/r/c/i/x", "https://a.example/r/c/y"]
+    );
+    // Atom text constructs follow their type; the first non-empty summary-like element wins.
+    let f = doc(r#"<feed xmlns="http://www.w3.org/2005/Atom"><entry>
+        <title type="text">AT&amp;T &lt;b&gt;up&lt;/b&gt;</title>
+        <summary type="html">  </summary>
+        <content type="html">&lt;p&gt;Body &amp;amp; more&lt;/p&gt;</content>
+        <link rel="self" href="/self"/><link rel="alternate" type="text/html" href="/page"/>
+        </entry></feed>"#);
+    let e = &f.items[0];
+    assert_eq!(e.title, "AT&T <b>up</b>");
+    assert_eq!(e.summary, "Body & more");
+    assert_eq!(e.url.as_deref(), Some("https://src.example/page"));
+    // RSS 1.0 items beside the channel, dc:date, rdf:about as the guid.
+    let f = doc(
+        r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+        xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+        <channel rdf:about="https://r.example/"><link>https://r.example/</link></channel>
+        <item rdf:about="https://r.example/1"><title>One</title><dc:date>2024-11-05T14:30:00Z</dc:date></item>
+        </rdf:RDF>"#,
+    );
+    assert_eq!(f.items[0].guid.as_deref(), Some("https://r.example/1"));
+    assert_eq!(f.items[0].published_at, Some(T));
+    // Feeds hide their text in other elements too (feedparser's precedence).
+    let f = doc(r#"<rss xmlns:media="http://search.yahoo.com/mrss/"
+        xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>
+        <item><media:group><media:title>Grouped</media:title><media:description>G desc</media:description></media:group></item>
+        <item><itunes:summary>Podcast summary</itunes:summary><media:title>Direct</media:title></item>
+        <item><body xmlns="http://www.w3.org/1999/xhtml"><p>5 &lt; 6</p></body></item>
+        </channel></rss>"#);
+    let got: Vec<(&str, &str)> = f
+        .items
+        .iter()
+        .map(|i| (i.title.as_str(), i.summary.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Grouped", "G desc"),
+            ("Direct", "Podcast summary"),
+            ("", "5 < 6")
+        ]
+    );
+    // XML character references are resolved in XML (`&#38;` is an ampersand), HTML ones later.
+    let f = doc("<rss><channel><item><title>&#38;amp; &#146;q&#x2019; &amp;nbsp;x</title></item></channel></rss>");
+    assert_eq!(f.items[0].title, "& ’q’ x");
+}

@@ -2,11 +2,16 @@
 //!
 //! It owns the fetch policy every ingesting module shares: explicit connect and read timeouts,
 //! a response size cap enforced while reading (never buffering past it), a User-Agent, HTTP
-//! status handling, and the mapping of each failure onto the module error classes. It must not
-//! parse what it fetched, retry, or log: callers decide what the bytes mean and what to report.
+//! status handling, the redirect policy (at most `max_redirects` hops, none from a public URL
+//! to a private address unless allowed: `redirect.rs`, applied in `http.rs`), and the mapping
+//! of each failure onto the module error classes. It must not parse what it fetched, retry, or
+//! log: callers decide what the bytes mean and what to report.
 //! Messages name the source with secrets (URL credentials, token-like query values) redacted.
 
 #![forbid(unsafe_code)]
+
+mod http;
+pub mod redirect;
 
 use aivex_core::ModuleError;
 use std::fmt;
@@ -24,6 +29,11 @@ pub struct FetchOptions {
     /// Largest body accepted, in bytes; a larger one is rejected without being buffered.
     pub max_bytes: u64,
     pub user_agent: String,
+    /// Redirects followed before giving up.
+    pub max_redirects: u32,
+    /// Follow redirects from a public URL to loopback/private/link-local addresses too (the
+    /// modules' `allow_private_redirects` setting); see `redirect`.
+    pub allow_private_redirects: bool,
 }
 
 impl Default for FetchOptions {
@@ -33,6 +43,8 @@ impl Default for FetchOptions {
             read_timeout: Duration::from_secs(30),
             max_bytes: 32 * 1024 * 1024,
             user_agent: format!("aivex/{}", env!("CARGO_PKG_VERSION")),
+            max_redirects: 5,
+            allow_private_redirects: false,
         }
     }
 }
@@ -65,6 +77,8 @@ pub enum SourceError {
     /// A source string that is neither an http(s) URL nor a path (e.g. `ftp://...`), or a
     /// malformed URL.
     BadSource { source: String, detail: String },
+    /// A redirect from a public URL to a private address, refused by the redirect policy.
+    RedirectRefused { source: String, detail: String },
 }
 
 impl fmt::Display for SourceError {
@@ -84,7 +98,8 @@ impl fmt::Display for SourceError {
             SourceError::FileRead { source, detail } => {
                 write!(f, "{source}: cannot read: {detail}")
             }
-            SourceError::BadSource { source, detail } => write!(f, "{source}: {detail}"),
+            SourceError::BadSource { source, detail }
+            | SourceError::RedirectRefused { source, detail } => write!(f, "{source}: {detail}"),
         }
     }
 }
@@ -100,7 +115,10 @@ impl From<SourceError> for ModuleError {
             | SourceError::Timeout { .. }
             | SourceError::Network { .. } => ModuleError::ExternalService(msg),
             // The document is bad, not the service: record it and keep the module running.
-            SourceError::TooLarge { .. } => ModuleError::DataValidation(msg),
+            // A refused redirect is the same: that feed is unusable as it is, the others go on.
+            SourceError::TooLarge { .. } | SourceError::RedirectRefused { .. } => {
+                ModuleError::DataValidation(msg)
+            }
             // Only the operator can fix a wrong path or scheme; restarting will not.
             SourceError::MissingFile { .. } | SourceError::BadSource { .. } => {
                 ModuleError::Config(msg)
@@ -159,7 +177,7 @@ pub fn classify(source: &str, base_dir: &Path) -> Result<SourceKind, SourceError
 /// Fetches `source` (an http(s) URL, or a file path relative to `base_dir`) within `opts`.
 pub fn fetch(source: &str, base_dir: &Path, opts: &FetchOptions) -> Result<Fetched, SourceError> {
     match classify(source, base_dir)? {
-        SourceKind::Http => fetch_http(source, opts),
+        SourceKind::Http => http::fetch_http(source, opts),
         SourceKind::File(path) => fetch_file(source, &path, opts),
     }
 }
@@ -196,82 +214,14 @@ fn fetch_file(source: &str, path: &Path, opts: &FetchOptions) -> Result<Fetched,
     })
 }
 
-fn fetch_http(source: &str, opts: &FetchOptions) -> Result<Fetched, SourceError> {
-    let shown = redact(source);
-    // Checked up front so a BadUri from the call can only come from a redirect target.
-    if let Err(e) = source.parse::<ureq::http::Uri>() {
-        return Err(SourceError::BadSource {
-            source: shown,
-            detail: format!("bad URL: {e}"),
-        });
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(opts.connect_timeout))
-        .timeout_resolve(Some(opts.connect_timeout))
-        .timeout_recv_response(Some(opts.read_timeout))
-        .timeout_recv_body(Some(opts.read_timeout))
-        .user_agent(opts.user_agent.as_str())
-        // We map statuses ourselves so a 404 is not confused with a transport error.
-        .http_status_as_error(false)
-        // ureq only speaks http(s), so a redirect elsewhere fails instead of being followed.
-        .max_redirects(5)
-        .build()
-        .into();
-    let response = agent
-        .get(source)
-        .call()
-        .map_err(|e| map_ureq(e, &shown, opts.max_bytes))?;
-    let status = response.status().as_u16();
-    if status >= 400 {
-        return Err(SourceError::HttpStatus {
-            source: shown,
-            status,
-        });
-    }
-    if (300..400).contains(&status) {
-        // A redirect that was not followed (e.g. to a non-http scheme or without Location).
-        return Err(SourceError::Network {
-            source: shown,
-            detail: format!("unfollowed redirect (HTTP status {status})"),
-        });
-    }
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if let Some(len) = response.body().content_length() {
-        // Refuse early when the server announces an oversized body: nothing is read at all.
-        if len > opts.max_bytes {
-            return Err(SourceError::TooLarge {
-                source: shown,
-                cap: opts.max_bytes,
-            });
-        }
-    }
-    let reader = response.into_body().into_reader();
-    let bytes = read_capped(reader, opts.max_bytes).map_err(|e| match e {
-        CapError::Over => SourceError::TooLarge {
-            source: shown.clone(),
-            cap: opts.max_bytes,
-        },
-        CapError::Io(e) => map_io(e, &shown, opts.max_bytes),
-    })?;
-    Ok(Fetched {
-        bytes,
-        source: shown,
-        content_type,
-    })
-}
-
-enum CapError {
+pub(crate) enum CapError {
     Over,
     Io(std::io::Error),
 }
 
 /// Reads at most `cap + 1` bytes: one byte past the cap proves the body is too large without
 /// buffering any more of it.
-fn read_capped(reader: impl Read, cap: u64) -> Result<Vec<u8>, CapError> {
+pub(crate) fn read_capped(reader: impl Read, cap: u64) -> Result<Vec<u8>, CapError> {
     let mut bytes = Vec::new();
     reader
         .take(cap.saturating_add(1))
@@ -281,64 +231,6 @@ fn read_capped(reader: impl Read, cap: u64) -> Result<Vec<u8>, CapError> {
         return Err(CapError::Over);
     }
     Ok(bytes)
-}
-
-fn map_io(e: std::io::Error, shown: &str, cap: u64) -> SourceError {
-    // ureq wraps its own errors (timeouts included) in io::Error while the body is read.
-    let inner_is_ureq = e.get_ref().map(|r| r.is::<ureq::Error>()).unwrap_or(false);
-    if inner_is_ureq {
-        if let Some(inner) = e.into_inner() {
-            if let Ok(ue) = inner.downcast::<ureq::Error>() {
-                return map_ureq(*ue, shown, cap);
-            }
-        }
-        return SourceError::Network {
-            source: shown.to_string(),
-            detail: "body read failed".into(),
-        };
-    }
-    match e.kind() {
-        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => SourceError::Timeout {
-            source: shown.to_string(),
-            detail: format!("reading body: {e}"),
-        },
-        _ => SourceError::Network {
-            source: shown.to_string(),
-            detail: format!("reading body: {e}"),
-        },
-    }
-}
-
-fn map_ureq(e: ureq::Error, shown: &str, cap: u64) -> SourceError {
-    let source = shown.to_string();
-    match e {
-        ureq::Error::StatusCode(status) => SourceError::HttpStatus { source, status },
-        ureq::Error::Timeout(t) => SourceError::Timeout {
-            source,
-            detail: t.to_string(),
-        },
-        ureq::Error::BodyExceedsLimit(_) => SourceError::TooLarge { source, cap },
-        // The request URL was validated before the call, so this is a redirect target.
-        ureq::Error::BadUri(d) => SourceError::Network {
-            source,
-            detail: format!("redirected to a bad URL: {d}"),
-        },
-        ureq::Error::HostNotFound => SourceError::Network {
-            source,
-            detail: "host not found".into(),
-        },
-        ureq::Error::ConnectionFailed => SourceError::Network {
-            source,
-            detail: "connection failed".into(),
-        },
-        ureq::Error::Io(io) => map_io(io, shown, cap),
-        // Everything else (TLS, protocol, redirects) is the remote side misbehaving. ureq's
-        // messages carry no URL, so no secret can leak through them.
-        other => SourceError::Network {
-            source,
-            detail: other.to_string(),
-        },
-    }
 }
 
 /// Query parameter names whose values are treated as secrets when a URL is shown.
@@ -501,6 +393,13 @@ mod tests {
                     detail: "x".into(),
                 },
                 "RecoverableError",
+            ),
+            (
+                SourceError::RedirectRefused {
+                    source: s(),
+                    detail: "x".into(),
+                },
+                "DataValidationError",
             ),
         ];
         for (err, class) in table {

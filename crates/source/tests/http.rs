@@ -90,6 +90,7 @@ fn quick() -> FetchOptions {
         read_timeout: Duration::from_millis(400),
         max_bytes: 1024,
         user_agent: "aivex-test/1".into(),
+        ..FetchOptions::default()
     }
 }
 
@@ -161,11 +162,17 @@ fn http_outcomes_table() {
         (
             "redirect to ftp",
             Reply::Raw(
-                b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/x\r\nContent-Length: 0\r\n\r\n"
+                b"HTTP/1.1 302 Found\r\nLocation: ftp://127.0.0.1/x?token=T0P\r\nContent-Length: 0\r\n\r\n"
                     .to_vec(),
             ),
             Err("ExternalServiceError"),
-            "",
+            "redirect 1 to a URL that is not http(s)",
+        ),
+        (
+            "redirect without a Location",
+            Reply::Raw(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n".to_vec()),
+            Err("ExternalServiceError"),
+            "unfollowed redirect (HTTP status 302)",
         ),
     ];
     for (name, reply, want, msg) in cases {
@@ -191,6 +198,10 @@ fn http_outcomes_table() {
                 let text = e.to_string();
                 assert!(text.contains(msg), "{name}: {text}");
                 assert!(!text.contains("SECRET42"), "{name}: secret leaked: {text}");
+                assert!(
+                    !text.contains("T0P"),
+                    "{name}: redirect target leaked: {text}"
+                );
                 assert_eq!(ModuleError::from(e).class(), class, "{name}: {text}");
             }
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
@@ -294,4 +305,45 @@ fn file_sources() {
     .expect("abs");
     assert_eq!(f.bytes, b"Date,Close\n");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn redirect_to(location: &str) -> Reply {
+    Reply::Raw(
+        format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes(),
+    )
+}
+
+/// `n` redirects in a row (each server answering one request), ending at a server that
+/// answers 200 with `body`; returns the first URL. Locations alternate between absolute and
+/// scheme-relative forms.
+fn chain(n: usize, body: &str) -> String {
+    let mut next = format!("{}/final", serve(response("200 OK", "text/plain", body), 1));
+    for i in 0..n {
+        let location = if i % 2 == 0 {
+            next.clone()
+        } else {
+            next.trim_start_matches("http:").to_string()
+        };
+        next = format!("{}/hop{i}", serve(redirect_to(&location), 1));
+    }
+    next
+}
+
+#[test]
+fn redirects_between_private_addresses_are_followed_up_to_the_cap() {
+    // The configured URL is on 127.0.0.1 (private), so redirects to other private addresses
+    // are the operator's own network: followed. Five hops are fine, the sixth is refused.
+    let got = fetch(&chain(5, "arrived"), Path::new("/"), &quick()).unwrap();
+    assert_eq!(got.bytes, b"arrived");
+    let err = fetch(&chain(6, "never"), Path::new("/"), &quick()).unwrap_err();
+    assert!(err.to_string().contains("more than 5 redirects"), "{err}");
+    assert_eq!(ModuleError::from(err).class(), "ExternalServiceError");
+    // A lower cap is honoured.
+    let opts = FetchOptions {
+        max_redirects: 1,
+        ..quick()
+    };
+    let err = fetch(&chain(2, "never"), Path::new("/"), &opts).unwrap_err();
+    assert!(err.to_string().contains("more than 1 redirects"), "{err}");
 }

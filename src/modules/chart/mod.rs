@@ -44,6 +44,9 @@ struct Settings {
     timeout_s: Option<f64>,
     #[serde(default)]
     max_bytes: Option<u64>,
+    /// Follow redirects from a public source to loopback/private addresses.
+    #[serde(default)]
+    allow_private_redirects: Option<bool>,
     /// Bars per symbol the indicators are computed from.
     #[serde(default)]
     window: Option<usize>,
@@ -174,7 +177,13 @@ pub fn config(settings: &serde_json::Value) -> Result<ChartConfig, ModuleError> 
             )));
         }
     }
-    let opts = ingest::fetch_options(MODULE, s.user_agent.as_deref(), s.timeout_s, s.max_bytes)?;
+    let opts = ingest::fetch_options(
+        MODULE,
+        s.user_agent.as_deref(),
+        s.timeout_s,
+        s.max_bytes,
+        s.allow_private_redirects,
+    )?;
     let mut sources = Vec::new();
     for (i, source) in ingest::parse_sources(MODULE, s.sources.as_ref())?
         .into_iter()
@@ -297,6 +306,7 @@ impl Chart {
             &mut summary,
             &source.name,
             parsed.errors.iter().map(|e| e.to_string()).collect(),
+            parsed.omitted_errors,
         );
         let plan = if known == 0 {
             let mut p = seen::plan(prev.as_ref(), &parsed.bars, stored_last);
