@@ -338,7 +338,9 @@ pub fn page_json_rendered<'a>(
     next_cursor: Option<&str>,
 ) -> String {
     let count = signals.len();
-    let mut out = String::with_capacity(64 + count * 1024);
+    // Signals render to about 0.8 KiB each: the rest is room for the response head that
+    // `http::into_bytes` puts in front without a second buffer.
+    let mut out = String::with_capacity(512 + count * 1024);
     out.push_str("{\"count\":");
     out.push_str(&count.to_string());
     out.push_str(",\"signals\":[");

@@ -354,7 +354,10 @@ impl App {
                 let min = state.symbol_version(&symbol);
                 if let Some((v, body)) = self.model.page(&symbol, limit, min) {
                     return Ok(tagged(if_none_match, api::etag('s', v), || {
-                        body.to_string()
+                        // Room for the head in front (http::into_bytes).
+                        let mut b = String::with_capacity(body.len() + 512);
+                        b.push_str(&body);
+                        b
                     }));
                 }
             }

@@ -168,6 +168,28 @@ pub fn reason(status: u16) -> &'static str {
 /// has neither body nor content headers. A response with an `ETag` may be stored by a
 /// client but must be revalidated (`no-cache`); any other must not be stored.
 pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
+    let mut out = head(resp, keep_alive).into_bytes();
+    if with_body && resp.status != 304 {
+        out.extend_from_slice(&resp.body);
+    }
+    out
+}
+
+/// `response_bytes` of a response given away: the head goes in front of the body in the
+/// body's own buffer (one move of the body within it, no second buffer of its size: a page
+/// of signals is tens of KiB, and every large allocation and free is an mmap and munmap
+/// with musl's allocator).
+pub fn into_bytes(resp: Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
+    let head = head(&resp, keep_alive);
+    let mut out = resp.body;
+    if !with_body || resp.status == 304 {
+        out.clear();
+    }
+    out.splice(0..0, head.into_bytes());
+    out
+}
+
+fn head(resp: &Response, keep_alive: bool) -> String {
     let tagged = resp.headers.iter().any(|(k, _)| *k == "ETag");
     let mut h = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     if resp.status != 304 {
@@ -189,11 +211,7 @@ pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec
         h.push_str("\r\n");
     }
     h.push_str("\r\n");
-    let mut out = h.into_bytes();
-    if with_body && resp.status != 304 {
-        out.extend_from_slice(&resp.body);
-    }
-    out
+    h
 }
 
 #[cfg(test)]
@@ -226,6 +244,8 @@ mod tests {
         let r = Response::json(200, "{\"a\":1}".into()).with_header("X-A", "b");
         let get = response_bytes(&r, true, true);
         let head = response_bytes(&r, true, false);
+        assert_eq!(into_bytes(r.clone(), true, true), get);
+        assert_eq!(into_bytes(r.clone(), true, false), head);
         assert!(get.ends_with(b"\r\n\r\n{\"a\":1}"));
         assert_eq!(head.len(), get.len() - 7);
         let text = String::from_utf8_lossy(&head);
@@ -239,6 +259,10 @@ mod tests {
             headers: vec![("ETag", "\"m1\"".into())],
             body: b"ignored".to_vec(),
         };
+        assert_eq!(
+            into_bytes(not_modified.clone(), true, true),
+            response_bytes(&not_modified, true, true)
+        );
         let text = String::from_utf8_lossy(&response_bytes(&not_modified, true, true)).to_string();
         assert_eq!(
             text,

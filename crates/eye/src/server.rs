@@ -326,7 +326,7 @@ fn answer(
         resp.status,
         t0.elapsed().as_secs_f64(),
     );
-    let out = http::response_bytes(&resp, keep, true);
+    let out = http::into_bytes(resp, keep, true);
     returns.send(finish(job.conn, out, keep, lim));
 }
 
@@ -386,7 +386,7 @@ fn serve(
             // Counted before the write, so a client that reads the answer sees it in /metrics.
             app.metrics
                 .request(route, label, resp.status, t0.elapsed().as_secs_f64());
-            let out = http::response_bytes(&resp, keep, !head_only);
+            let out = http::into_bytes(resp, keep, !head_only);
             returns.send(finish(conn, out, keep, lim));
         }
     }
