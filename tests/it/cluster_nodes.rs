@@ -186,15 +186,23 @@ impl Cluster {
     }
 }
 
-/// No two rows for one (symbol, created_at), and none for one symbol with the same inputs.
+/// No signal written twice: one lease holder (node, epoch) writes at most one row per (symbol,
+/// created_at), and no two rows share a symbol and inputs under one epoch. (Two rows of one
+/// symbol in one second can be right when its shard moved within that second and the inputs
+/// changed meanwhile: the old holder decided the old inputs, the new holder the new ones.)
 pub(crate) fn assert_no_duplicates(signals: &[SignalRecord]) {
     let mut seen = BTreeSet::new();
     for s in signals {
+        let stamp = s.lease.as_ref().map(|l| (l.node_id.clone(), l.epoch));
         assert!(
-            seen.insert((s.symbol.clone(), s.created_at)),
-            "two signals for {} at {}",
+            seen.insert((s.symbol.clone(), s.created_at, stamp)),
+            "two signals for {} at {} under one lease: {:#?}",
             s.symbol,
-            s.created_at
+            s.created_at,
+            signals
+                .iter()
+                .filter(|o| o.symbol == s.symbol && o.created_at == s.created_at)
+                .collect::<Vec<_>>()
         );
     }
     let mut inputs = BTreeSet::new();

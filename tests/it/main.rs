@@ -17,6 +17,7 @@ mod cost;
 mod dashboard;
 mod demo;
 mod eye;
+mod eye_read_model;
 mod history;
 mod hostile;
 mod leftovers;

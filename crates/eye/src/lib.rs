@@ -31,6 +31,7 @@ mod health;
 mod housekeeping;
 mod http;
 mod metrics;
+mod model;
 mod openapi;
 mod server;
 mod stream;
@@ -78,9 +79,11 @@ impl Eye {
             events: events::EventHub::new(cfg.event_buffer, start_ms.saturating_mul(1000)),
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
+            model: model::ReadModel::default(),
             run: run.clone(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
+            states: app::StateCache::default(),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),

@@ -54,7 +54,9 @@ pub(crate) const SQLITE: &[Migration] = embedded!(
     3 "signal_recorded_at" "0003_signal_recorded_at.sql",
     4 "fundamental_filings" "0004_fundamental_filings.sql",
     5 "backfill_progress" "0005_backfill_progress.sql",
-    6 "cluster" "0006_cluster.sql",
+    6 "signals_latest" "0006_signals_latest.sql",
+    7 "signals_version" "0007_signals_version.sql",
+    8 "cluster" "0008_cluster.sql",
 );
 
 pub(crate) const MYSQL: &[Migration] = embedded!(
@@ -64,11 +66,13 @@ pub(crate) const MYSQL: &[Migration] = embedded!(
     3 "signal_recorded_at" "0003_signal_recorded_at.sql",
     4 "fundamental_filings" "0004_fundamental_filings.sql",
     5 "backfill_progress" "0005_backfill_progress.sql",
-    6 "cluster" "0006_cluster.sql",
+    6 "signals_latest" "0006_signals_latest.sql",
+    7 "signals_version" "0007_signals_version.sql",
+    8 "cluster" "0008_cluster.sql",
 );
 
 /// The schema version this binary needs (the highest embedded migration).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The migrations of a dialect.
 pub(crate) fn embedded(dialect: Dialect) -> &'static [Migration] {

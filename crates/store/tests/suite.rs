@@ -26,9 +26,15 @@ mod cluster;
 #[path = "suite/history.rs"]
 mod history;
 use cluster::cluster_leases_and_fencing;
+#[path = "suite/read_model.rs"]
+mod read_model;
 use history::{
     backfill_progress_and_batches, fundamental_filings_are_kept, signal_origin_and_recorded_at,
     version_1_rows_survive_the_migrations,
+};
+use read_model::{
+    read_model_snapshots_while_writing, signals_latest_backfilled_by_its_migration,
+    signals_latest_follows_every_write,
 };
 
 /// Held shared by every MariaDB case and exclusively by cases that stop the server.
@@ -868,6 +874,9 @@ suite_cases! {
     backfill_progress_and_batches,
     version_1_rows_survive_the_migrations,
     cluster_leases_and_fencing,
+    signals_latest_backfilled_by_its_migration,
+    signals_latest_follows_every_write,
+    read_model_snapshots_while_writing,
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
--- aivex schema, version 6 (MySQL 8 / MariaDB 10.6+ dialect): several boxes on one database.
+-- aivex schema, version 8 (MySQL 8 / MariaDB 10.6+ dialect): several boxes on one database.
 -- `nodes`: each supervisor's heartbeat, stamped with the database's clock (UTC_TIMESTAMP(6), the
 -- server's clock in UTC whatever a session's time_zone), never a box's. `shard_leases`: one row
 -- per symbol shard; `epoch` grows on every take-over and is the fencing token brain's writes

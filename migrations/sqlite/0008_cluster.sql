@@ -1,4 +1,4 @@
--- aivex schema, version 6 (SQLite dialect): the cluster tables, so both dialects keep one
+-- aivex schema, version 8 (SQLite dialect): the cluster tables, so both dialects keep one
 -- schema. A cluster needs MySQL/MariaDB (config refuses [cluster] on SQLite), so on SQLite these
 -- tables stay empty and the new signal columns NULL. Times are UTC text with microseconds,
 -- the shape MySQL's DATETIME(6) has.
