@@ -9,6 +9,7 @@ mod config;
 mod control;
 mod demo;
 mod eye;
+mod faults;
 mod history;
 mod hostile;
 mod leftovers;
