@@ -8,6 +8,7 @@
 //! fails under `CI` and is reported and skipped otherwise.
 
 mod modules;
+mod sqlite_lock;
 
 use crate::harness::*;
 
@@ -64,4 +65,22 @@ impl Drop for Timed {
             self.1.elapsed().as_secs_f64()
         );
     }
+}
+
+/// A bar CSV (Yahoo columns, unix-second times from 2020-01-01 UTC, `step_s` apart) of the bars
+/// numbered `range`: bar `i` is always the same bar, so a longer range extends a shorter one.
+pub fn bars_csv(range: std::ops::Range<usize>, step_s: i64) -> String {
+    let mut s = String::from("Date,Open,High,Low,Close,Adj Close,Volume\n");
+    for i in range {
+        let c = 100.0 + (i as f64 * 0.7).sin() * 5.0 + (i % 1000) as f64 * 0.01;
+        s.push_str(&format!(
+            "{},{:.4},{:.4},{:.4},{c:.4},{c:.4},{}\n",
+            1_577_836_800 + i as i64 * step_s,
+            c - 0.5,
+            c + 1.0,
+            c - 1.0,
+            1_000_000 + (i % 5000) * 1000
+        ));
+    }
+    s
 }
