@@ -7,6 +7,7 @@
 //! `harness`. Every wait has a deadline; a fault this host cannot inject (no root for a mount)
 //! fails under `CI` and is reported and skipped otherwise.
 
+mod clock;
 mod modules;
 mod sqlite_lock;
 
