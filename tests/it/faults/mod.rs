@@ -9,6 +9,7 @@
 
 mod clock;
 mod modules;
+mod sigkill;
 mod sqlite_lock;
 
 use crate::harness::*;
