@@ -128,9 +128,7 @@ impl Supervisor {
 
     pub(super) fn write_state(&mut self, now: Mono) {
         let st = self.runtime_state(now);
-        if let Err(e) = self.run.write_state(&st) {
-            log::warn!("cannot write runtime state: {e}");
-        }
+        self.run.write_state(&st);
         self.dirty = false;
         self.next_state_write = now + STATE_REFRESH;
     }

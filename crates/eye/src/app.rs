@@ -28,6 +28,8 @@ pub struct App {
     /// May hold a password: only ever handed to `Store::open`.
     pub db_url: String,
     pub state_file: PathBuf,
+    /// The data directory, whose filesystem's free space the `disk` health check watches.
+    pub data_dir: PathBuf,
     pub events: EventHub,
     pub metrics: Metrics,
     pub probe: Mutex<Option<Probe>>,

@@ -69,6 +69,7 @@ impl Eye {
             events: events::EventHub::new(cfg.event_buffer, start_ms.saturating_mul(1000)),
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
+            data_dir: env.data_dir.clone(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),

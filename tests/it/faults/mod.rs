@@ -8,6 +8,7 @@
 //! fails under `CI` and is reported and skipped otherwise.
 
 mod clock;
+mod disk_full;
 mod mariadb_kill;
 mod modules;
 mod sigkill;
