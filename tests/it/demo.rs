@@ -13,19 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Every signal of `symbol` Eye serves in one page of up to 1000.
 fn signals(addr: std::net::SocketAddr, symbol: &str) -> Option<Vec<Value>> {
     let (status, body) = http(addr, "GET", &format!("/signals/{symbol}?limit=1000"), None)?;

@@ -355,7 +355,19 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Option<(u16, Value)> {
+    http_auth(addr, method, path, body, None)
+}
+
+/// `http` with a bearer token.
+pub fn http_auth(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Option<(u16, Value)> {
     use std::io::{Read, Write};
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let body = body.unwrap_or("");
@@ -366,7 +378,7 @@ pub fn http(
     };
     s.write_all(
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}{ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -379,4 +391,18 @@ pub fn http(
     let status = head.split(' ').nth(1)?.parse().ok()?;
     let value = serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string()));
     Some((status, value))
+}
+
+/// Copies a directory tree (the repository's `config/` and `modules/` into a test's dir).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod leftovers;
 mod pipeline;
 mod runner;
 mod sandbox;
+mod schema;
 mod secrets;
 mod signals;
 mod supervisor;

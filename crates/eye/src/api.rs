@@ -150,11 +150,8 @@ pub fn parse_signals_query(
             _ => {}
         }
     }
-    if let (Some(s), Some(u)) = (f.since, f.until) {
-        if s >= u {
-            return Err(ApiError::invalid_query("since must be before until"));
-        }
-    }
+    // since >= until is an empty interval, answered with an empty page rather than an error:
+    // every combination the OpenAPI document allows is a valid query.
     Ok(f)
 }
 
@@ -334,6 +331,9 @@ pub fn page_json(rows: &[PageRow], limit: usize) -> Result<String, ApiError> {
     })
 }
 
+/// The longest feedback horizon accepted: 10 years.
+pub const MAX_HORIZON_S: i64 = 10 * 365 * 86_400;
+
 /// Parses a horizon: whole seconds, or a number with a unit `s`, `m`, `h`, `d`, `w`.
 pub fn parse_horizon(v: &Value) -> Result<i64, ApiError> {
     let bad = || {
@@ -361,7 +361,7 @@ pub fn parse_horizon(v: &Value) -> Result<i64, ApiError> {
         }
         _ => return Err(bad()),
     };
-    if secs <= 0 || secs > 10 * 365 * 86_400 {
+    if secs <= 0 || secs > MAX_HORIZON_S {
         return Err(bad());
     }
     Ok(secs)
@@ -376,6 +376,8 @@ fn text_field(
     match o.get(name) {
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => Err(ApiError::invalid_field(name, "is required")),
+        // A blank optional field (a note left empty) is no value, not an error.
+        Some(Value::String(s)) if s.trim().is_empty() && !required => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => {
             Err(ApiError::invalid_field(name, "is empty"))
         }
@@ -558,18 +560,18 @@ mod tests {
                 None,
                 "parameter limit given more than once",
             ),
-            (
-                &[
-                    ("since", "2024-01-02T00:00:00Z"),
-                    ("until", "2024-01-01T00:00:00Z"),
-                ],
-                None,
-                "since must be before until",
-            ),
             (&[("symbol", "AA PL")], None, "symbol \"AA PL\""),
             (&[], Some("../etc"), "symbol \"../etc\""),
             (&[], Some(""), "symbol \"\""),
         ];
+        let empty = [
+            ("since", "2024-01-02T00:00:00Z"),
+            ("until", "2024-01-01T00:00:00Z"),
+        ];
+        assert!(
+            parse_signals_query(&q(&empty), None).is_ok(),
+            "a reversed interval is empty, not an error"
+        );
         for (pairs, sym, want) in bad {
             let e = parse_signals_query(&q(pairs), *sym)
                 .err()

@@ -5,7 +5,19 @@
 //! matches against `ROUTES`, and a test checks that every documented operation is routed and
 //! every routed operation is documented, in both directions, over real HTTP.
 
+use crate::api::MAX_HORIZON_S;
 use serde_json::{json, Map, Value};
+
+/// What a cursor this server issues looks like: the hex of `<created_at>:<signal id>` (an
+/// optional `-`, 1-18 digits, `:`, 1-64 lowercase hex digits), so that every cursor the
+/// document allows is a position the server can read.
+const CURSOR_PATTERN: &str = "^(2d)?(3[0-9]){1,18}3a(3[0-9]|6[1-6]){1,64}$";
+/// A text field that must hold something besides white space.
+const NOT_BLANK: &str = "\\S";
+/// A duration the server accepts for a feedback horizon: digits (no leading zero) and a unit,
+/// each unit's digit count kept within the 10-year cap.
+const HORIZON_PATTERN: &str =
+    "^([1-9][0-9]{0,7}s?|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$";
 
 /// Which handler serves a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,14 +142,16 @@ fn query_param(name: &str, desc: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
 }
 
+/// A symbol, exactly as `contract::symbol` accepts it.
+fn symbol_schema() -> Value {
+    use aivex_core::contract::symbol::{MAX_LEN, PATTERN};
+    json!({"type": "string", "maxLength": MAX_LEN, "pattern": PATTERN})
+}
+
 fn signal_params(with_symbol: bool) -> Vec<Value> {
     let mut p = Vec::new();
     if with_symbol {
-        p.push(query_param(
-            "symbol",
-            "Only this symbol",
-            json!({"type": "string", "pattern": "^[A-Za-z0-9._^=:-]{1,32}$"}),
-        ));
+        p.push(query_param("symbol", "Only this symbol", symbol_schema()));
     }
     p.extend([
         query_param(
@@ -167,8 +181,8 @@ fn signal_params(with_symbol: bool) -> Vec<Value> {
         ),
         query_param(
             "cursor",
-            "next_cursor of the previous page",
-            json!({"type": "string"}),
+            "next_cursor of the previous page (opaque: the hex of the last row's position)",
+            json!({"type": "string", "maxLength": 256, "pattern": CURSOR_PATTERN}),
         ),
         query_param(
             "origin",
@@ -192,7 +206,7 @@ fn operation(handler: Handler, public: bool, summary: &str) -> Value {
         Handler::Signals | Handler::SignalsOfSymbol => {
             let mut params = signal_params(handler == Handler::Signals);
             if handler == Handler::SignalsOfSymbol {
-                params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": {"type": "string", "maxLength": aivex_core::contract::symbol::MAX_LEN, "pattern": aivex_core::contract::symbol::PATTERN}}));
+                params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": symbol_schema()}));
             }
             op.insert("parameters".into(), Value::Array(params));
             responses.insert("200".into(), ok_json("A page of signals", "SignalPage"));
@@ -222,8 +236,8 @@ fn operation(handler: Handler, public: bool, summary: &str) -> Value {
             responses.insert("200".into(), json!({"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": {"type": "string"}}}}));
         }
         Handler::Events => {
-            op.insert("parameters".into(), json!([{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "integer"}, "description": "Resume after this event id"}]));
-            responses.insert("200".into(), json!({"description": "Event stream (events: signal, decision, module, resync)", "content": {"text/event-stream": {"schema": {"type": "string"}}}}));
+            op.insert("parameters".into(), json!([{"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"}, "description": "Resume after this event id (the `id` of the last event received); anything that is not an id this stream sent starts from now"}]));
+            responses.insert("200".into(), json!({"description": "Event stream (events: signal, decision, module, resync); `data` is one JSON document", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/Event"}}}}));
             responses.insert("503".into(), error_response("Too many concurrent streams"));
         }
         Handler::OpenApi => {
@@ -267,8 +281,9 @@ pub fn document(version: &str) -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string", "enum": crate::error::CODES}, "message": {"type": "string"}}}}},
                 "Health": {"type": "object", "required": ["status", "checks", "modules"], "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]}, "failing": {"type": "array", "items": {"type": "string"}}, "checks": {"type": "array", "items": {"type": "object"}}, "modules": {"type": "object"}, "supervisor": {"type": "object", "nullable": true}}},
                 "Signal": {"type": "object", "properties": {"id": {"type": "string"}, "symbol": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "created_at_unix": {"type": "integer"}, "direction": {"type": "integer", "enum": [-1, 0, 1]}, "score": {"type": "number"}, "confidence": {"type": "number"}, "horizon_s": {"type": "integer"}, "decision": {"type": "string", "enum": ["allow", "deny"]}, "reason_codes": {"type": "array", "items": {"type": "string"}}, "components": {"description": "Per component: value, weight, contribution, input age"}, "governor": {"type": "object", "nullable": true, "description": "decision, reason_codes, rules evaluated, config_hash, at"}, "origin": {"type": "string", "enum": aivex_core::contract::Origin::ALL.map(|o| o.as_str())}, "recorded_at": {"type": "string", "format": "date-time", "description": "when the row was written (a back-filled signal's created_at is its as-of time)"}, "recorded_at_unix": {"type": "integer"}, "outcome": {"type": "object", "nullable": true, "description": "brain's automatic outcome; null until scored", "required": ["kind", "realized_return", "scored_at"], "properties": {"kind": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number"}, "scored_at": {"type": "string", "format": "date-time"}, "scored_at_unix": {"type": "integer"}}}}},
-                "SignalPage": {"type": "object", "properties": {"count": {"type": "integer"}, "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}}, "next_cursor": {"type": "string", "nullable": true}}},
-                "FeedbackIn": {"type": "object", "required": ["signal_id", "outcome", "source"], "additionalProperties": false, "properties": {"signal_id": {"type": "string", "maxLength": 64}, "outcome": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number", "nullable": true}, "horizon": {"description": "seconds, or \"30m\", \"4h\", \"1d\", \"2w\"", "oneOf": [{"type": "integer"}, {"type": "string"}]}, "source": {"type": "string", "maxLength": 64}, "note": {"type": "string", "maxLength": 2000}}},
+                "SignalPage": {"type": "object", "properties": {"count": {"type": "integer"}, "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}}, "next_cursor": {"type": "string", "nullable": true, "pattern": CURSOR_PATTERN}}},
+                "Event": {"type": "object", "description": "One server-sent event", "properties": {"event": {"type": "string", "enum": ["signal", "decision", "module", "resync"]}, "data": {"type": "string", "description": "a JSON document"}, "id": {"type": "string"}, "retry": {"type": "integer"}}},
+                "FeedbackIn": {"type": "object", "required": ["signal_id", "outcome", "source"], "additionalProperties": false, "properties": {"signal_id": {"type": "string", "maxLength": 64, "pattern": NOT_BLANK}, "outcome": {"type": "string", "enum": crate::api::OUTCOMES}, "realized_return": {"type": "number", "nullable": true, "minimum": -999_999, "maximum": 999_999}, "horizon": {"description": "positive seconds up to 10 years, or \"30m\", \"4h\", \"1d\", \"2w\"", "nullable": true, "oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_HORIZON_S}, {"type": "string", "pattern": HORIZON_PATTERN}]}, "source": {"type": "string", "maxLength": 64, "pattern": NOT_BLANK}, "note": {"type": "string", "nullable": true, "maxLength": 2000}}},
                 "FeedbackOut": {"type": "object", "properties": {"created": {"type": "boolean"}, "feedback": {"type": "object"}}},
             }
         }
