@@ -173,10 +173,15 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
         "the unrelated process in a reused group was killed"
     );
     assert!(alive(b), "the process in another session was killed");
-    let err = env.stderr();
-    assert!(
-        err.contains("left alone 2 process(es)") && err.contains("killed 1 leftover"),
-        "{err}"
-    );
+    // The log lines follow the kills: wait for them (C's death alone does not order them).
+    let said = || {
+        let err = env.stderr();
+        err.contains("left alone 2 process(es)") && err.contains("killed 1 leftover")
+    };
+    let end = std::time::Instant::now() + secs(10.0);
+    while !said() && std::time::Instant::now() < end {
+        std::thread::sleep(secs(0.02));
+    }
+    assert!(said(), "{}", env.stderr());
     assert_eq!(sup2.stop(), Some(0));
 }
