@@ -136,6 +136,14 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
     let c: i32 = c_line.strip_prefix("C ").unwrap().parse().unwrap();
     let (a_pgid, a) = (a[0], a[1]);
     reaper.pids.extend([a, c]);
+    // The sleepers are announced at fork; C carries the run id only once it has exec'd sleep
+    // (its initial environment), which a loaded box can delay past the next supervisor's start.
+    for pid in [a, c] {
+        wait_for(&format!("{pid} to exec sleep"), secs(10.0), || {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cmd.starts_with(b"sleep\0").then_some(())
+        });
+    }
 
     // A: the hole. A group of its own whose leader has exited, in the recorded session, not
     // started by the run: the leader check cannot tell it from ours.
