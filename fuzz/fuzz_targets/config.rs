@@ -1,22 +1,35 @@
-//! The config loader (src/config/, in the binary crate, included here by path together with
-//! the one policy function it calls): `aivex.toml` text, optionally followed by a line
-//! `#--module--` and a module manifest written as modules/fuzz/module.toml. Must not panic;
-//! errors name a file.
+//! The config loader (src/config/, in the binary crate, included here by path): `aivex.toml`
+//! text, optionally followed by a line `#--module--` and a module manifest written as
+//! modules/fuzz/module.toml, loaded with a registry that knows the built-ins' names and checks
+//! `[eye]` with Eye's own check (the built-ins' settings checks live in src/modules, which is
+//! not included: any settings pass). Must not panic; errors name a file.
 #![no_main]
 #![allow(dead_code, unused_imports)]
 
 #[path = "../../src/config/mod.rs"]
 mod config;
 
-#[path = "../../src/supervisor/policy.rs"]
-pub mod policy;
+use config::{Getenv, OwnedTable, Registry};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
 
-/// Where config/load.rs finds `crate::supervisor::policy`.
-mod supervisor {
-    pub use super::policy;
+fn any_settings(_: &str, _: &Value) -> Result<(), String> {
+    Ok(())
 }
 
-use libfuzzer_sys::fuzz_target;
+fn eye_table(table: &Value, getenv: Getenv) -> Result<(), String> {
+    aivex_eye::EyeConfig::from_parts(table, getenv("AIVEX_EYE_ADDR").as_deref(), None).map(drop)
+}
+
+static REGISTRY: Registry = Registry {
+    names: &["chart", "news", "metrics", "brain", "eye", "probe"],
+    check_settings: any_settings,
+    tables: &[OwnedTable {
+        table: "eye",
+        builtin: "eye",
+        check: eye_table,
+    }],
+};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -45,8 +58,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = std::fs::remove_file(&manifest);
         }
     }
-    let builtins = ["chart", "news", "metrics", "brain", "eye", "probe"];
-    if let Err(e) = config::load(&path, &builtins, &|_| None) {
+    if let Err(e) = config::load(&path, &REGISTRY, &|_| None) {
         assert!(!e.to_string().is_empty());
     }
 });

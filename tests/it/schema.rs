@@ -31,7 +31,10 @@ fn schemathesis() -> Option<PathBuf> {
 /// Runs `st` with a hard deadline; (success, everything it printed).
 fn run_st(st: &Path, args: &[&str], out_path: &Path, deadline: Duration) -> (bool, String) {
     let out = std::fs::File::create(out_path).unwrap();
+    // Its caches (.schemathesis/, .hypothesis/) go into the test's directory, not the repo.
+    let cwd = out_path.parent().unwrap();
     let mut child = Command::new(st)
+        .current_dir(cwd)
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
