@@ -46,6 +46,9 @@ pub enum Command {
         since: Option<String>,
         json: bool,
     },
+    AlertTest {
+        config: PathBuf,
+    },
     Replay {
         config: PathBuf,
         args: ReplayArgs,
@@ -75,6 +78,7 @@ USAGE:
     aivex indicators FILE
     aivex news-preview SOURCE [--config PATH]
     aivex calibrate [--config PATH] [--since DATE] [--json]
+    aivex alert-test [--config PATH]
     aivex replay [--config PATH] --from DATE --to DATE [--step DURATION] [--symbols A,B,...]
                  [--governor FILE.toml] [--json] [--out FILE] [--signals FILE]
     aivex --version | --help
@@ -92,6 +96,7 @@ COMMANDS:
     indicators    Print the indicator table of a bar file as CSV
     news-preview  Print what the news module would ingest from a feed, one JSON object per item
     calibrate     Hit rates, Brier scores and suggested weights from signal feedback
+    alert-test    Send one test alert to every [[alerts.sink]] and report each result
     replay        Run the brain over the stored history as known at each step (no look-ahead)
                   and print a quality report; writes nothing to the store. DATE is YYYY-MM-DD
                   (00:00 UTC) or RFC 3339, both ends inclusive; --step defaults to the brain's
@@ -109,6 +114,7 @@ OPTIONS:
 ENVIRONMENT:
     WATCHDOG_MAX_RESTARTS, WATCHDOG_BACKOFF, WATCHDOG_HEARTBEAT_TTL   override [watchdog]
     AIVEX_DATA_DIR, AIVEX_DATABASE_URL, AIVEX_ENABLED, AIVEX_CONTROL_SOCKET, AIVEX_LOG
+    AIVEX_NODE_ID   the node id alerts carry (default: the host name)
 ";
 
 fn default_config() -> PathBuf {
@@ -245,6 +251,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                 json,
             }
         }
+        "alert-test" => {
+            none(&positional)?;
+            Command::AlertTest { config }
+        }
         "replay" => {
             none(&positional)?;
             replay.json = json;
@@ -295,6 +305,12 @@ mod tests {
             }
         );
         assert_eq!(
+            p("alert-test --config a.toml").unwrap(),
+            Command::AlertTest {
+                config: "a.toml".into()
+            }
+        );
+        assert_eq!(
             p("replay --from 2026-01-01 --to 2026-11-20 --step 1d --symbols AAPL,SPY --governor g.toml --json --out r.json --signals s.jsonl -c c.toml").unwrap(),
             Command::Replay {
                 config: "c.toml".into(),
@@ -311,6 +327,7 @@ mod tests {
             }
         );
         for bad in [
+            "alert-test now",
             "replay --from",
             "replay extra --from 2026-01-01",
             "run --mode fast",

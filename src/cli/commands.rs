@@ -42,8 +42,38 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             since.as_deref(),
             json,
         )),
+        Command::AlertTest { config } => alert_test(&config),
         Command::Replay { config, args } => tool(tools::replay(&load(&config)?.config, &args)),
     }
+}
+
+/// `aivex alert-test`: one test alert per sink, each result on its own line; exit 0 when every
+/// sink took it, 1 otherwise, 2 when no sink is configured.
+fn alert_test(path: &Path) -> Result<i32, CliError> {
+    let loaded = load(path)?;
+    let cfg = &loaded.config;
+    if cfg.alerts.sinks.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{}: no [[alerts.sink]] is configured: nothing to test",
+            cfg.path.display()
+        )));
+    }
+    let node = config::node_id(&getenv);
+    println!(
+        "sending a test alert from node {node} to {} sink(s)",
+        cfg.alerts.sinks.len()
+    );
+    let mut failed = 0;
+    for (sink, result) in crate::supervisor::alerts::test_all(cfg, node) {
+        match result {
+            Ok(how) => println!("ok      {sink}: {how}"),
+            Err(why) => {
+                failed += 1;
+                println!("FAILED  {sink}: {why}");
+            }
+        }
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// A tool that finished exits 0; its error keeps its kind (usage, config, failure).
@@ -67,15 +97,17 @@ fn init_logging(verbose: bool) {
 }
 
 fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
-    crate::supervisor::trim_resident_code();
+    // The start-up code's pages go once every module has started (`trim_resident_code` in the
+    // loop); dropping them before would only make the start slower.
     init_logging(mode == Mode::Dev);
     let loaded = load(path)?;
     for w in &loaded.warnings {
         log::warn!("{w}");
     }
-    auto_migrate(&loaded.config);
-    let sup = Supervisor::new(loaded.config, mode, &crate::modules::REGISTRY)
+    let migration = auto_migrate(&loaded.config);
+    let mut sup = Supervisor::new(loaded.config, mode, &crate::modules::REGISTRY)
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    sup.migration(migration);
     Ok(match sup.run() {
         Outcome::Stopped | Outcome::OnceOk => 0,
         Outcome::OnceFailed | Outcome::Forced => 1,
@@ -85,23 +117,33 @@ fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
 /// The embedded SQLite store is migrated at start, so that a first run needs no extra step.
 /// A shared MySQL store is migrated only when `[database] auto_migrate = true`: on a server
 /// other boxes use, schema changes are the operator's call (`aivex migrate`). A failure is
-/// logged, not fatal: modules check the schema themselves and say what to do.
-fn auto_migrate(cfg: &config::Config) {
+/// logged, not fatal: modules check the schema themselves and say what to do. It runs on a
+/// thread of its own while the supervisor starts (creating a fresh SQLite file and its tables
+/// takes several fsyncs); the supervisor waits for it before it starts the first built-in.
+fn auto_migrate(cfg: &config::Config) -> Option<std::thread::JoinHandle<()>> {
     let wanted = cfg.database.url.starts_with("sqlite://") || cfg.database.auto_migrate;
     if !wanted {
-        return;
+        return None;
     }
-    match tools::migrate::apply(&cfg.database.url) {
+    let url = cfg.database.url.clone();
+    let job = move || match tools::migrate::apply(&url) {
         Ok(r) if !r.applied.is_empty() => log::info!(
             "migrated the store to schema version {} ({:?})",
             r.version,
             r.applied
         ),
         Ok(_) => {}
-        Err(e) => log::warn!(
-            "automatic migration of {}: {e}",
-            config::redact_url(&cfg.database.url)
-        ),
+        Err(e) => log::warn!("automatic migration of {}: {e}", config::redact_url(&url)),
+    };
+    match std::thread::Builder::new()
+        .name("migrate".into())
+        .spawn(job)
+    {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log::warn!("automatic migration: cannot start its thread: {e}");
+            None
+        }
     }
 }
 
@@ -167,6 +209,12 @@ fn status(path: &Path, json: bool) -> Result<i32, CliError> {
         st.mode,
         duration(Some(st.uptime_s))
     );
+    if let Some(a) = &st.alerts {
+        println!(
+            "alerts from node {}: {} sink(s), sent {}, failed {}, dropped {}, pending {}",
+            st.node_id, a.sinks, a.sent, a.failed, a.dropped, a.pending
+        );
+    }
     for (name, m) in &st.modules {
         println!("{}", module_line(name, m));
     }
@@ -211,7 +259,42 @@ pub fn module_line(name: &str, m: &ModuleStatus) -> String {
     if let Some(n) = m.next_restart_in_s {
         parts.push(format!("next retry in {n:.1}s"));
     }
+    if let Some(w) = &m.waiting_for {
+        parts.push(format!("waiting for {w}"));
+    }
+    parts.extend(cost(m));
     format!("{head} {}", parts.join(", "))
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / 1048576.0)
+}
+
+/// What a module costs, for its status line: `cpu 1.2% (3.4s)`, `rss 12.0 MiB`, ...
+fn cost(m: &ModuleStatus) -> Vec<String> {
+    let mut v = Vec::new();
+    match (m.cpu_pct, m.cpu_s) {
+        (Some(p), Some(s)) => v.push(format!("cpu {p:.1}% ({s:.1}s)")),
+        (None, Some(s)) => v.push(format!("cpu {s:.1}s")),
+        _ => {}
+    }
+    if let Some(r) = m.rss_bytes {
+        let limit = m
+            .max_rss_mb
+            .map(|l| format!(" of max {l} MiB"))
+            .unwrap_or_default();
+        v.push(format!("rss {}{limit}", mib(r)));
+    }
+    if let Some(p) = m.pss_bytes {
+        v.push(format!("pss {}", mib(p)));
+    }
+    if let Some(f) = m.fds {
+        v.push(format!("fds {f}"));
+    }
+    if let Some(t) = m.threads {
+        v.push(format!("threads {t}"));
+    }
+    v
 }
 
 fn control_cmd(path: &Path, verb: ControlVerb, module: Option<String>) -> Result<i32, CliError> {

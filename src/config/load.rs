@@ -1,6 +1,8 @@
 //! Loading the global config and the enabled modules' manifests from disk, applying defaults and
 //! environment overrides, and validating. The only file I/O of the config layer lives here.
 
+use super::alerts::{self, RawAlerts};
+use super::deps;
 use super::env;
 use super::locate::{key_line, line_of, settings_line};
 use super::manifest::{self, hex, SandboxDefaults};
@@ -32,6 +34,7 @@ struct RawWatchdog {
     status_interval_s: Option<f64>,
     healthy_after_s: Option<f64>,
     start_stagger_s: Option<f64>,
+    accounting: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -62,11 +65,13 @@ struct RawGlobal {
     runtime: RawRuntime,
     #[serde(default)]
     database: RawDatabase,
+    #[serde(default)]
+    alerts: RawAlerts,
 }
 
 /// The supervisor's own tables; the registry adds the ones built-ins read (`[eye]`). Any other
 /// table gets a warning: nothing reads it.
-const OWN_TABLES: &[&str] = &["watchdog", "runtime", "database"];
+const OWN_TABLES: &[&str] = &["watchdog", "runtime", "database", "alerts"];
 
 /// Loads `path` and every enabled module, checking each built-in's `[settings]` and the global
 /// tables built-ins own through `registry`. `getenv` supplies overrides.
@@ -115,6 +120,7 @@ pub fn load(
         status_interval_s: w.status_interval_s.unwrap_or(d.status_interval_s),
         healthy_after_s: w.healthy_after_s.unwrap_or(d.healthy_after_s),
         start_stagger_s: w.start_stagger_s.unwrap_or(d.start_stagger_s),
+        accounting: w.accounting.unwrap_or(d.accounting),
     };
     let r = raw.runtime;
     let mut runtime = RuntimeConfig {
@@ -147,6 +153,7 @@ pub fn load(
     database.url = resolve_sqlite(&database.url, &runtime.data_dir);
 
     validate_watchdog(&watchdog, path, &text, &mut problems, &mut warnings);
+    let alerts = alerts::parse(raw.alerts, path, &text, &mut problems);
     let mut seen = std::collections::HashSet::new();
     for name in &runtime.enabled {
         if !valid_name(name) {
@@ -173,6 +180,8 @@ pub fn load(
         timeout: getenv("AIVEX_SANDBOX_TIMEOUT"),
     };
     let mut modules = Vec::new();
+    // Where each manifest says `depends_on`, for graph problems found after parsing them all.
+    let mut depends_lines: Vec<Option<usize>> = Vec::new();
     for name in runtime.enabled.iter().filter(|n| valid_name(n)) {
         let mdir = runtime.modules_dir.join(name);
         let mpath = mdir.join("module.toml");
@@ -224,11 +233,19 @@ pub fn load(
                         });
                     }
                 }
+                depends_lines.push(line_of(&mtext, "", "depends_on"));
                 modules.push(spec)
             }
             Err(e) => problems.extend(e.problems),
         }
     }
+    deps::problems(
+        &modules,
+        &depends_lines,
+        &watchdog,
+        &mut problems,
+        &mut warnings,
+    );
     // A built-in's global table ([eye]) is checked when that built-in runs.
     for owned in registry.tables {
         let enabled = modules
@@ -266,6 +283,7 @@ pub fn load(
             watchdog,
             runtime,
             database,
+            alerts,
             modules,
             hash: hex(&hasher.finalize()),
         },
@@ -376,81 +394,5 @@ fn validate_watchdog(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("aivex-cfg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    #[test]
-    fn loads_defaults_resolves_paths_and_warns_on_missing_modules() {
-        let d = tmp("ok");
-        write(
-            &d,
-            "aivex.toml",
-            "[runtime]\nenabled = [\"a\", \"ghost\"]\n",
-        );
-        write(
-            &d,
-            "modules/a/module.toml",
-            "command = [\"sleep\", \"1\"]\n",
-        );
-        let l = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None).unwrap();
-        assert_eq!(l.config.modules.len(), 1);
-        assert_eq!(l.config.runtime.data_dir, d.join("data"));
-        assert_eq!(l.config.watchdog, WatchdogConfig::default());
-        assert!(l.config.database.url.ends_with("/data/aivex.sqlite"));
-        assert!(
-            l.warnings.iter().any(|w| w.message.contains("ghost")),
-            "{:?}",
-            l.warnings
-        );
-    }
-
-    #[test]
-    fn invalid_values_fail_with_file_and_line() {
-        let d = tmp("bad");
-        write(
-            &d,
-            "aivex.toml",
-            "[runtime]\nenabled = []\n[watchdog]\n\nbackoff_base_s = -1\n",
-        );
-        let e = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("aivex.toml:5:") && e.contains("backoff_base_s"),
-            "{e}"
-        );
-        write(&d, "aivex.toml", "[runtime]\nenabled = [\"a\"\n");
-        let e = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("aivex.toml:"), "{e}");
-    }
-
-    #[test]
-    fn unreachable_crash_loop_is_a_warning() {
-        let d = tmp("warn");
-        write(
-            &d,
-            "aivex.toml",
-            "[runtime]\nenabled = []\n[watchdog]\nbackoff_base_s = 60\ncrash_loop_window_s = 100\n",
-        );
-        let l = load(&d.join("aivex.toml"), &Registry::names_only(&[]), &|_| None).unwrap();
-        assert!(l
-            .warnings
-            .iter()
-            .any(|w| w.message.contains("crash-loop detection can never trigger")));
-    }
-}
+#[path = "load_tests.rs"]
+mod tests;

@@ -30,6 +30,49 @@ pub fn line_of(text: &str, table: &str, key: &str) -> Option<usize> {
     table_line
 }
 
+/// The 1-based line of `key` inside the `n`-th (0-based) `[[table]]` of an array of tables, or
+/// that table's header line when the key is not assigned there.
+pub fn array_table_line(text: &str, table: &str, n: usize, key: &str) -> Option<usize> {
+    let mut seen = 0usize;
+    let mut header = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(h) = line.strip_prefix("[[") {
+            let name = h.split("]]").next().unwrap_or("").trim();
+            if header.is_some() {
+                // The next array element (or any other table) ends ours.
+                break;
+            }
+            if name == table {
+                if seen == n {
+                    header = Some(i + 1);
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if line.starts_with('[') {
+            if header.is_some() {
+                let name = line.trim_start_matches('[').split(']').next().unwrap_or("");
+                // A sub-table of this element (`[alerts.sink.headers]`) still belongs to it.
+                if !name.trim().starts_with(&format!("{table}.")) {
+                    break;
+                }
+            }
+            continue;
+        }
+        if header.is_none() {
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            if k.trim().trim_matches('"') == key {
+                return Some(i + 1);
+            }
+        }
+    }
+    header
+}
+
 /// The line a validation message is about, inside `[settings]` (and its sub-tables) of a
 /// module manifest: the assignment of the key the message names first, else the `[settings]`
 /// header.
@@ -109,6 +152,19 @@ mod tests {
         assert_eq!(line_of(text, "runtime", "enabled"), Some(6));
         assert_eq!(line_of(text, "runtime", "missing"), Some(5));
         assert_eq!(line_of(text, "nope", "x"), None);
+    }
+
+    #[test]
+    fn finds_keys_in_arrays_of_tables() {
+        use super::array_table_line;
+        let text = "[alerts]\nqueue = 1\n[[alerts.sink]]\nkind = \"a\"\n\n[[alerts.sink]]\nurl = \"u\"\n\
+                    [alerts.sink.headers]\nX = \"1\"\n[[alerts.sink]]\nkind = \"c\"\n[eye]\nkind = 1\n";
+        assert_eq!(array_table_line(text, "alerts.sink", 0, "kind"), Some(4));
+        assert_eq!(array_table_line(text, "alerts.sink", 1, "kind"), Some(6));
+        assert_eq!(array_table_line(text, "alerts.sink", 1, "url"), Some(7));
+        assert_eq!(array_table_line(text, "alerts.sink", 1, "X"), Some(9));
+        assert_eq!(array_table_line(text, "alerts.sink", 2, "kind"), Some(11));
+        assert_eq!(array_table_line(text, "alerts.sink", 3, "kind"), None);
     }
 
     #[test]

@@ -17,6 +17,32 @@ pub enum Run {
     Command(Vec<String>),
 }
 
+/// When a module counts as ready for the modules that `depends_on` it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub enum Ready {
+    /// After its first heartbeat (the default).
+    #[default]
+    Heartbeat,
+    /// After it exited 0 (a one-shot job: a migration, a download).
+    Exit0,
+    /// Once this file exists (relative paths: the module's directory) while it runs or after
+    /// it exited 0.
+    File(PathBuf),
+}
+
+/// How the supervisor orders and watches a module, as opposed to how the module runs: a
+/// change here is applied by a reload without restarting the module.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Supervision {
+    /// Modules that must be ready before this one starts (and that stop after it).
+    pub depends_on: Vec<String>,
+    /// When this module counts as ready for its dependants.
+    pub ready: Ready,
+    /// Above this resident memory (its process group's RSS) for two consecutive looks, the
+    /// module is stopped gracefully and restarted (`memory_limit`).
+    pub max_rss_mb: Option<u64>,
+}
+
 /// Everything the supervisor needs to run one module.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModuleSpec {
@@ -34,13 +60,23 @@ pub struct ModuleSpec {
     pub restart_on_fatal: bool,
     pub settings: serde_json::Value,
     pub sandbox: SandboxSpec,
+    /// Order and limits the supervisor applies; not part of `fingerprint`.
+    #[serde(skip)]
+    pub supervision: Supervision,
 }
 
 impl ModuleSpec {
     /// A stable hash of everything that affects how the module runs: a reload restarts a
-    /// module exactly when this changes.
+    /// module exactly when this changes (`supervision` is left out: it changes nothing in the
+    /// process).
     pub fn fingerprint(&self) -> String {
         let json = serde_json::to_string(self).unwrap_or_default();
+        hex(&Sha256::digest(json.as_bytes()))
+    }
+
+    /// A stable hash of `supervision`: a reload applies a change of it in place.
+    pub fn supervision_fingerprint(&self) -> String {
+        let json = serde_json::to_string(&self.supervision).unwrap_or_default();
         hex(&Sha256::digest(json.as_bytes()))
     }
 }
@@ -73,6 +109,10 @@ struct RawManifest {
     network: Option<String>,
     cycle_timeout_s: Option<f64>,
     image: Option<String>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+    ready: Option<String>,
+    max_rss_mb: Option<u64>,
     settings: Option<toml::Table>,
 }
 
@@ -219,6 +259,25 @@ pub fn parse(
         );
     }
     let _ = raw.description;
+    let ready = match raw.ready.as_deref().map(parse_ready) {
+        None => Ready::Heartbeat,
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            bad("ready", e);
+            Ready::Heartbeat
+        }
+    };
+    for (i, d) in raw.depends_on.iter().enumerate() {
+        if raw.depends_on[..i].contains(d) {
+            bad("depends_on", format!("depends_on names {d:?} twice"));
+        }
+    }
+    if raw.max_rss_mb == Some(0) {
+        bad(
+            "max_rss_mb",
+            "max_rss_mb must be at least 1 (leave it out for no limit)".into(),
+        );
+    }
 
     let settings = match raw.settings {
         Some(t) => serde_json::to_value(t).unwrap_or(serde_json::Value::Null),
@@ -240,7 +299,26 @@ pub fn parse(
         restart_on_fatal: raw.restart_on_fatal,
         settings,
         sandbox: sb,
+        supervision: Supervision {
+            depends_on: raw.depends_on,
+            ready,
+            max_rss_mb: raw.max_rss_mb,
+        },
     })
+}
+
+/// `"heartbeat"`, `"exit0"` or `"file:PATH"`.
+fn parse_ready(s: &str) -> Result<Ready, String> {
+    match s {
+        "heartbeat" => Ok(Ready::Heartbeat),
+        "exit0" => Ok(Ready::Exit0),
+        _ => match s.strip_prefix("file:") {
+            Some(p) if !p.trim().is_empty() => Ok(Ready::File(PathBuf::from(p))),
+            _ => Err(format!(
+                "ready must be \"heartbeat\", \"exit0\" or \"file:PATH\", got {s:?}"
+            )),
+        },
+    }
 }
 
 /// A relative program path resolves against the module directory when the file exists there;
@@ -313,10 +391,48 @@ mod tests {
     }
 
     #[test]
+    fn order_keys() {
+        let m = p(
+            "builtin = \"x\"\ndepends_on = [\"a\", \"b\"]\nready = \"exit0\"\nmax_rss_mb = 64\n",
+        )
+        .unwrap();
+        assert_eq!(m.supervision.depends_on, ["a", "b"]);
+        assert_eq!(m.supervision.ready, Ready::Exit0);
+        assert_eq!(m.supervision.max_rss_mb, Some(64));
+        let m = p("builtin = \"x\"\nready = \"file:ready.flag\"\n").unwrap();
+        assert_eq!(m.supervision.ready, Ready::File("ready.flag".into()));
+        assert_eq!(
+            p("builtin = \"x\"\n").unwrap().supervision,
+            Supervision::default()
+        );
+        for (text, line, what) in [
+            ("builtin = \"x\"\nready = \"soon\"\n", 2, "ready must be"),
+            ("builtin = \"x\"\nready = \"file:\"\n", 2, "ready must be"),
+            (
+                "builtin = \"x\"\n\ndepends_on = [\"a\", \"a\"]\n",
+                3,
+                "twice",
+            ),
+            ("builtin = \"x\"\nmax_rss_mb = 0\n", 2, "at least 1"),
+            ("builtin = \"x\"\nmax_rss_mb = -5\n", 2, ""),
+        ] {
+            let e = p(text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(":{line}:")) && e.contains(what),
+                "{text}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn fingerprint_tracks_changes() {
         let a = p("builtin = \"chart\"\n[settings]\nx = 1\n").unwrap();
         let b = p("builtin = \"chart\"\n[settings]\nx = 2\n").unwrap();
         assert_eq!(a.fingerprint(), a.clone().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
+        // Supervision keys change the supervision fingerprint only.
+        let c = p("builtin = \"chart\"\nmax_rss_mb = 9\n[settings]\nx = 1\n").unwrap();
+        assert_eq!(a.fingerprint(), c.fingerprint());
+        assert_ne!(a.supervision_fingerprint(), c.supervision_fingerprint());
     }
 }

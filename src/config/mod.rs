@@ -5,6 +5,8 @@
 //! with the file and line it came from. It must not start processes or touch the run directory;
 //! the supervisor receives a finished, validated `Config`.
 
+mod alerts;
+mod deps;
 mod env;
 mod load;
 mod locate;
@@ -13,8 +15,10 @@ mod registry;
 mod sandbox;
 mod watchdog;
 
+pub use alerts::{AlertsConfig, EventKind, SinkKind, SinkSpec};
+pub use deps::start_order;
 pub use load::{load, Loaded};
-pub use manifest::{ModuleSpec, Run};
+pub use manifest::{ModuleSpec, Ready, Run};
 pub use registry::{Getenv, OwnedTable, Registry};
 pub use sandbox::{NetworkMode, SandboxMode, SandboxSpec};
 pub use watchdog::{backoff, crash_loop_reachable, seconds, WatchdogConfig};
@@ -72,6 +76,7 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub runtime: RuntimeConfig,
     pub database: DatabaseConfig,
+    pub alerts: AlertsConfig,
     /// Enabled modules that have a valid manifest, in `enabled` order.
     pub modules: Vec<ModuleSpec>,
     /// sha256 over the global file and every manifest read.
@@ -82,6 +87,33 @@ impl Config {
     pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
         self.modules.iter().find(|m| m.name == name)
     }
+
+    /// Indexes of `modules` in the order once mode runs them: after their dependencies,
+    /// otherwise in `enabled` order.
+    pub fn start_order(&self) -> Vec<usize> {
+        let graph: Vec<(&str, &[String])> = self
+            .modules
+            .iter()
+            .map(|m| (m.name.as_str(), m.supervision.depends_on.as_slice()))
+            .collect();
+        start_order(&graph)
+    }
+}
+
+/// The box's node id, as alerts (and, later, `[cluster]`) name it: `AIVEX_NODE_ID`, else the
+/// host name (`/proc/sys/kernel/hostname`), else `unknown`.
+pub fn node_id(getenv: Getenv) -> String {
+    let hostname = || {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    };
+    getenv(aivex_core::contract::env::read::NODE_ID)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .or_else(hostname)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub(crate) fn resolve_against(base: &Path, p: &Path) -> PathBuf {
@@ -148,7 +180,18 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{node_id, redact_url};
+
+    #[test]
+    fn node_id_prefers_the_variable() {
+        assert_eq!(
+            node_id(&|k| (k == "AIVEX_NODE_ID").then(|| " box-7 ".into())),
+            "box-7"
+        );
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_eq!(node_id(&|_| None), host.trim());
+        assert_eq!(node_id(&|_| Some(String::new())), host.trim());
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -21,6 +21,9 @@ pub struct WatchdogConfig {
     pub healthy_after_s: f64,
     /// Delay between starting two modules in continuous mode (dev mode uses none).
     pub start_stagger_s: f64,
+    /// Measure every module's CPU, memory, fds and threads from /proc at each status line.
+    /// Off, only modules with `max_rss_mb` are measured.
+    pub accounting: bool,
 }
 
 impl Default for WatchdogConfig {
@@ -36,6 +39,7 @@ impl Default for WatchdogConfig {
             status_interval_s: 30.0,
             healthy_after_s: 60.0,
             start_stagger_s: 0.2,
+            accounting: true,
         }
     }
 }

@@ -55,7 +55,9 @@ pub fn main(name: &str, once_flag: bool) -> i32 {
         last_beat: None,
         cycle: 0,
     };
-    hooks.beat_now();
+    // No beat before the first cycle: a module's first heartbeat says its first cycle is done,
+    // which is when the modules that depend on it may start (the keeper still beats during a
+    // long first cycle, so it is never stale).
     log::info!(
         "module {name} running (interval {}s{})",
         env.module.interval_s,

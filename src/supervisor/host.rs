@@ -7,7 +7,7 @@
 //! the loop (`mod.rs`) drives them.
 
 use super::{
-    leftovers, limits_for, output, rundir, Event, Mode, Slot, Supervisor, SupervisorError,
+    alerts, leftovers, limits_for, output, rundir, Event, Mode, Slot, Supervisor, SupervisorError,
     BUDGET_EVERY,
 };
 use crate::config::Config;
@@ -112,36 +112,73 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
     Ok(f)
 }
 
-/// Marks this executable's own file mappings MADV_RANDOM. The kernel then maps only the code
-/// pages the supervisor really runs instead of "faulting around" each one (16 pages at a time),
-/// which otherwise makes most of a multi-megabyte static binary resident in a process that
-/// mostly sleeps. Modules (same binary) are unaffected: this is per process.
-pub fn trim_resident_code() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return;
-    };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    let exe = exe.to_string_lossy();
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        if !line.ends_with(exe.as_ref()) || perms.contains('w') {
-            continue;
+/// The read-only file mappings of this executable (its code and constants), found once in
+/// `/proc/self/smaps`: a static binary's mappings do not move.
+fn own_code() -> &'static [(usize, usize)] {
+    static CODE: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+    CODE.get_or_init(|| {
+        match (
+            std::fs::read_link("/proc/self/exe"),
+            std::fs::read_to_string("/proc/self/smaps"),
+        ) {
+            (Ok(exe), Ok(smaps)) => clean_file_mappings(&smaps, &exe.to_string_lossy()),
+            _ => Vec::new(),
         }
-        let Some((a, b)) = range.split_once('-') else {
+    })
+}
+
+/// The mappings of `exe` in an smaps text that are read-only and hold no private (copied)
+/// page. A read-only mapping can still hold written pages: the relocated pointers of
+/// `.data.rel.ro` (RELRO) are written at start and then made read-only; dropping those pages
+/// would bring back the file's unrelocated bytes, so such a mapping is never trimmed.
+fn clean_file_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    // The mapping being read: its range, and whether it may be trimmed so far.
+    let mut current: Option<((usize, usize), bool)> = None;
+    let mut flush = |c: Option<((usize, usize), bool)>| {
+        if let Some((r, true)) = c {
+            out.push(r);
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(first), Some(second)) = (f.next(), f.next()) else {
             continue;
         };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
-            continue;
-        };
-        // SAFETY: advice on a mapping of our own, read-only; it changes no contents.
+        if let Some((a, b)) = first.split_once('-') {
+            // A mapping's header: "start-end perms offset dev inode path".
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                flush(current.take());
+                let mine = line.ends_with(exe) && second.len() == 4 && !second.contains('w');
+                current = Some(((a, b), mine));
+                continue;
+            }
+        }
+        if first == "Anonymous:" && second != "0" {
+            if let Some((_, ok)) = current.as_mut() {
+                *ok = false;
+            }
+        }
+    }
+    flush(current.take());
+    out
+}
+
+/// Lets the code pages the supervisor does not need right now go: this executable's read-only
+/// file mappings without private pages are dropped from its page tables (MADV_DONTNEED; the pages stay in the page
+/// cache, so touching them again is a minor fault, never a disk read). A supervisor mostly
+/// sleeps, and the kernel maps code 16 pages at a time around each fault ("fault-around"), so
+/// a few faults of periodic work would otherwise keep most of a multi-megabyte static binary
+/// resident. MADV_RANDOM stops read-ahead when a page must come from disk. Called once every
+/// module has started, and after each pass of periodic work (every 10 s at most). Modules
+/// (the same binary) are unaffected: this is per process.
+pub fn trim_resident_code() {
+    for &(a, b) in own_code() {
+        // SAFETY: advice on read-only mappings of our own executable; DONTNEED on a private
+        // file mapping drops the page-table entries only, the file's contents come back on use.
         unsafe {
             libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_PAGEOUT);
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
         }
     }
 }
@@ -254,6 +291,8 @@ impl Supervisor {
             data_dir.display(),
             cfg.modules.len()
         );
+        let node_id = crate::config::node_id(&|k| std::env::var(k).ok());
+        let alerts = alerts::Alerts::start(&cfg, &run.id, node_id.clone());
         Ok(Supervisor {
             cfg,
             mode,
@@ -267,14 +306,58 @@ impl Supervisor {
             dirty: true,
             next_status: Duration::ZERO,
             next_state_write: Duration::ZERO,
-            next_hb_poll: Duration::ZERO,
             next_budget: BUDGET_EVERY,
+            alerts,
+            health_sig: None,
+            health: Default::default(),
+            node_id,
             registry,
             notifier: aivex_platform::notify::Notifier::from_env(),
             all_started_notified: false,
             loop_passes: 0,
             last_watchdog: None,
+            migration: None,
+            groups_saved: None,
+            groups_dirty: false,
+            trim_due: false,
             _lock: lock,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_read_only_mappings_without_private_pages_are_trimmed() {
+        let smaps = "\
+00400000-00500000 r--p 00000000 08:01 42 /opt/aivex
+Rss:                 100 kB
+Anonymous:             0 kB
+00500000-00900000 r-xp 00100000 08:01 42 /opt/aivex
+Anonymous:             0 kB
+00900000-00a00000 r--p 00500000 08:01 42 /opt/aivex
+Anonymous:            64 kB
+00a00000-00a10000 rw-p 00600000 08:01 42 /opt/aivex
+Anonymous:             0 kB
+7f0000000000-7f0000100000 r-xp 00000000 08:01 7 /usr/lib/libc.so
+Anonymous:             0 kB
+7f0000100000-7f0000200000 r--p 00000000 08:01 43 /opt/aivex-old
+";
+        assert_eq!(
+            clean_file_mappings(smaps, "/opt/aivex"),
+            vec![(0x400000, 0x500000), (0x500000, 0x900000)]
+        );
+    }
+
+    #[test]
+    fn trimming_keeps_this_process_working() {
+        // A test binary is a PIE with relocated RELRO data: trimming it wrongly crashes here.
+        trim_resident_code();
+        let v: Vec<String> = (0..100).map(|i| format!("{i}")).collect();
+        assert_eq!(v.join(",").len(), 289);
+        trim_resident_code();
+        assert!(!own_code().is_empty());
     }
 }

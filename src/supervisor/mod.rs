@@ -7,18 +7,23 @@
 //! with waitpid(-1) when SIGCHLD wakes the loop. The loop runs on the main thread on purpose:
 //! the parent-death signal of a child fires when the thread that forked it exits.
 //!
-//! This file is the loop alone: the event and timer turn, reaping, feeding inputs and executing
-//! actions. Its helpers live next to it, each in its own room: `host.rs` (lock, subreaper,
-//! fd limit, signal thread, disk budget, `Supervisor::new`), `spawn.rs` (the child environment
-//! and spawning), `crash.rs` (the supervisor's crash records), `requests.rs` (control
-//! requests), `reload.rs` (the reload plan and carrying it out), `state.rs` (status line and
-//! state file). Decisions are the policy's (`policy/`); this file must not make any.
+//! This file is the loop alone: the event turn, reaping, feeding inputs and executing actions.
+//! Its helpers live next to it, each in its own room: `timers.rs` (what is due when: starts
+//! held back by dependencies, heartbeat looks, the status line with the cost accounting, the
+//! state file; the loop's timeout), `host.rs` (lock, subreaper, fd limit, signal thread, disk
+//! budget, `Supervisor::new`), `spawn.rs` (the child environment and spawning), `crash.rs` (the
+//! supervisor's crash records), `requests.rs` (control requests), `reload.rs` (the reload plan
+//! and carrying it out), `state.rs` (status line and state file), `alerts/` (raising alerts
+//! and the thread that delivers them). Decisions are the policy's (`policy/`), readiness and
+//! stop order `order.rs`'s, the memory limit `usage.rs`'s; this file must not make any.
 
+pub mod alerts;
 pub mod child;
 mod crash;
 mod heartbeat;
 mod host;
 pub mod leftovers;
+mod order;
 mod output;
 pub mod policy;
 mod reload;
@@ -26,11 +31,13 @@ mod requests;
 pub mod rundir;
 mod spawn;
 mod state;
+mod timers;
+mod usage;
 
 use host::enforce_budget;
 pub use host::trim_resident_code;
 
-use crate::config::{Config, ModuleSpec};
+use crate::config::{Config, EventKind, ModuleSpec};
 use crate::control::{self, server::Envelope};
 use aivex_platform::time::now_rfc3339;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -101,8 +108,10 @@ impl std::fmt::Display for SupervisorError {
 }
 
 /// How often the state file is rewritten even when nothing changed, so that readers (Eye's
-/// health check) can tell a live supervisor from a dead one by `updated_at`.
-const STATE_REFRESH: Duration = Duration::from_secs(5);
+/// health check, 15 s by default) can tell a live supervisor from a dead one by `updated_at`.
+/// Periodic work runs on a grid of this period (`order::grid_next`), so an idle supervisor
+/// wakes once per period at most.
+const STATE_REFRESH: Duration = Duration::from_secs(10);
 
 /// How often the disk budget of the data directory is enforced.
 const BUDGET_EVERY: Duration = Duration::from_secs(60);
@@ -125,6 +134,22 @@ struct Slot {
     next_spec: Option<ModuleSpec>,
     last_exit_at: Option<String>,
     started_at: Option<String>,
+    /// Its heartbeat changed since the current process started (readiness).
+    beaten: bool,
+    /// When its heartbeat file (or ready file) is looked at next; None: not looked at.
+    next_look: Option<Mono>,
+    /// WAITING: the dependencies it waits for before its first start.
+    waiting_for: Option<String>,
+    /// Shutdown: told to stop (dependants first, so not all at once).
+    shutdown_sent: bool,
+    /// The cost figures of the last look, and the CPU sample they were computed from.
+    usage: Option<usage::Usage>,
+    cpu_pct: Option<f64>,
+    cpu_prev: Option<usage::CpuSample>,
+    /// Consecutive looks above `max_rss_mb`.
+    over_limit: u8,
+    /// What the last alert said about it.
+    watch: alerts::events::Watch,
 }
 
 impl Slot {
@@ -144,6 +169,15 @@ impl Slot {
             next_spec: None,
             last_exit_at: None,
             started_at: None,
+            beaten: false,
+            next_look: None,
+            waiting_for: None,
+            shutdown_sent: false,
+            usage: None,
+            cpu_pct: None,
+            cpu_prev: None,
+            over_limit: 0,
+            watch: Default::default(),
         }
     }
 }
@@ -161,13 +195,24 @@ pub struct Supervisor {
     dirty: bool,
     next_status: Mono,
     next_state_write: Mono,
-    next_hb_poll: Mono,
     next_budget: Mono,
+    alerts: Option<alerts::Alerts>,
+    /// Eye's health verdict as last read (identity of its file) and judged.
+    health_sig: Option<heartbeat::Sig>,
+    health: alerts::events::HealthWatch,
+    node_id: String,
     registry: &'static crate::config::Registry,
     notifier: aivex_platform::notify::Notifier,
     all_started_notified: bool,
     loop_passes: u64,
     last_watchdog: Option<Instant>,
+    /// The store's automatic migration, while it runs (built-ins start after it).
+    migration: Option<std::thread::JoinHandle<()>>,
+    /// groups.json: when it was last written, and whether it is behind.
+    groups_saved: Option<Instant>,
+    groups_dirty: bool,
+    /// Drop the code pages at the end of this pass (start-up done, or periodic work done).
+    trim_due: bool,
     _lock: std::fs::File,
 }
 
@@ -188,6 +233,7 @@ impl Supervisor {
 
     /// Runs until stopped (continuous/dev) or until every module finished (once).
     pub fn run(mut self) -> Outcome {
+        self.raise_supervisor(EventKind::SupervisorStarted);
         let outcome = loop {
             let now = self.now();
             let timeout = self.next_wakeup(now).saturating_sub(now);
@@ -209,6 +255,12 @@ impl Supervisor {
                 }
             }
             self.timers(now);
+            if self.groups_dirty {
+                self.save_groups();
+            }
+            if std::mem::take(&mut self.trim_due) {
+                trim_resident_code();
+            }
             if let Some(out) = self.finished() {
                 break out;
             }
@@ -220,9 +272,25 @@ impl Supervisor {
         self.finish(outcome)
     }
 
+    /// Hands over the store's automatic migration, running on its own thread: the first
+    /// built-in module starts only once it is done (external modules need not wait).
+    pub fn migration(&mut self, m: Option<std::thread::JoinHandle<()>>) {
+        self.migration = m;
+    }
+
+    fn wait_migration(&mut self) {
+        if let Some(h) = self.migration.take() {
+            let _ = h.join();
+        }
+    }
+
     fn finish(mut self, outcome: Outcome) -> Outcome {
+        self.wait_migration();
         self.write_state(self.now());
         leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);
+        if let Some(a) = self.alerts.as_mut() {
+            a.finish();
+        }
         let _ = std::fs::remove_file(control::socket_path(&self.cfg.runtime.data_dir));
         let line = self.status_line();
         println!("{line}");
@@ -254,31 +322,6 @@ impl Supervisor {
             });
         }
         None
-    }
-
-    fn next_wakeup(&self, now: Mono) -> Mono {
-        let mut t = now + Duration::from_secs(60);
-        t = t
-            .min(self.next_status)
-            .min(self.next_state_write)
-            .min(self.next_budget);
-        if self.slots.iter().any(|s| s.m.alive) {
-            t = t.min(self.next_hb_poll);
-        }
-        for s in &self.slots {
-            if let Some(a) = s.start_at {
-                t = t.min(a);
-            }
-            if let Some(d) = s.m.next_deadline(&s.limits) {
-                t = t.min(d);
-            }
-        }
-        if let (Some(iv), Some(last)) = (self.notifier.watchdog_interval(), self.last_watchdog) {
-            let due = last + iv;
-            let in_ = due.saturating_duration_since(Instant::now());
-            t = t.min(now + in_);
-        }
-        t.max(now)
     }
 
     /// Handles one event; `Some` ends the run.
@@ -316,15 +359,17 @@ impl Supervisor {
 
     fn shutdown(&mut self, now: Mono) {
         log::info!(
-            "stopping: sending SIGTERM to every module (grace {:.1}s)",
+            "stopping: sending SIGTERM to every module, dependants first (grace {:.1}s)",
             self.cfg.watchdog.stop_grace_s
         );
         self.shutting_down = true;
         self.notifier.stopping();
-        for i in 0..self.slots.len() {
-            self.slots[i].start_at = None;
-            self.input(i, Input::Shutdown, now);
+        self.raise_supervisor(EventKind::SupervisorStopping);
+        for s in &mut self.slots {
+            s.start_at = None;
+            s.waiting_for = None;
         }
+        self.stop_in_order(now);
     }
 
     /// Reaps every exited child; module leaders become Exited inputs, grandchildren re-parented
@@ -346,6 +391,9 @@ impl Supervisor {
             };
             if let Some(i) = self.slots.iter().position(|s| s.pid == Some(pid)) {
                 self.on_exit(i, exit, now);
+            } else if let Some(a) = &self.alerts {
+                // Not a module: perhaps an alert command the alert thread waits for.
+                a.exits.reaped(pid, status);
             }
         }
     }
@@ -365,6 +413,7 @@ impl Supervisor {
         if let Some(pid) = self.slots[i].pid.take() {
             child::signal_group(pid, libc::SIGKILL);
         }
+        self.slots[i].next_look = None;
         self.hub.drain(&name, Duration::from_millis(200));
         self.slots[i].last_exit_at = Some(now_rfc3339());
         log::info!("module {name} exited: {}", policy::describe(exit));
@@ -372,7 +421,7 @@ impl Supervisor {
             .history(json!({"at": now_rfc3339(), "module": name, "event": "exit",
             "code": exit.code, "signal": exit.signal}));
         self.input(i, Input::Exited(exit), now);
-        self.save_groups();
+        self.save_groups_soon();
         if self.slots[i].removing && !self.slots[i].m.alive {
             self.slots.remove(i);
             self.dirty = true;
@@ -418,6 +467,7 @@ impl Supervisor {
             ),
             Action::Transition { from, to, reason } => {
                 self.dirty = true;
+                self.raise_transition(i, to, &reason, now);
                 let level = if matches!(to, State::Crashed | State::LoopDetected) {
                     log::Level::Warn
                 } else {
@@ -436,70 +486,6 @@ impl Supervisor {
                 );
             }
         }
-    }
-
-    /// Runs every timer that is due: starts, heartbeat looks, policy ticks, status, state.
-    fn timers(&mut self, now: Mono) {
-        for i in 0..self.slots.len() {
-            if self.slots[i].start_at.is_some_and(|t| t <= now) && !self.shutting_down {
-                // Once mode is a pipeline run: modules go one after another in `enabled`
-                // order, so each one sees what the ones before it stored.
-                if self.mode == Mode::Once && self.slots.iter().any(|s| s.m.alive) {
-                    break;
-                }
-                self.slots[i].start_at = None;
-                self.input(i, Input::Start, now);
-                if self.mode == Mode::Once {
-                    break;
-                }
-            }
-        }
-        if now >= self.next_hb_poll {
-            for i in 0..self.slots.len() {
-                if self.slots[i].m.alive {
-                    let sig = heartbeat::look(&self.slots[i].hb_path);
-                    if heartbeat::changed(self.slots[i].hb_sig, sig) {
-                        self.slots[i].hb_sig = sig;
-                        self.input(i, Input::Heartbeat, now);
-                    }
-                }
-            }
-            self.next_hb_poll = now + self.hb_poll_interval();
-        }
-        for i in 0..self.slots.len() {
-            self.input(i, Input::Tick, now);
-        }
-        if now >= self.next_status {
-            let line = self.status_line();
-            println!("{line}");
-            self.notifier.status(&line);
-            self.next_status =
-                now + Duration::from_secs_f64(self.cfg.watchdog.status_interval_s.max(0.1));
-        }
-        if now >= self.next_budget {
-            enforce_budget(&self.cfg, &self.run.dir);
-            self.next_budget = now + BUDGET_EVERY;
-        }
-        if self.dirty || now >= self.next_state_write {
-            self.write_state(now);
-        }
-        // READY once every enabled module has been started (and the state file says so).
-        if !self.all_started_notified && self.slots.iter().all(|s| s.start_at.is_none()) {
-            self.all_started_notified = true;
-            self.notifier.ready();
-            // Start-up code (config parsing, spawning) is done: let its pages go.
-            trim_resident_code();
-        }
-    }
-
-    fn hb_poll_interval(&self) -> Duration {
-        let min_ttl = self
-            .slots
-            .iter()
-            .filter_map(|s| s.limits.heartbeat_ttl)
-            .min()
-            .unwrap_or(Duration::from_secs(120));
-        (min_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(2))
     }
 
     fn notify_watchdog(&mut self) {

@@ -14,10 +14,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A size-capped log file rotated to `.1`..`.keep`.
+/// A size-capped log file rotated to `.1`..`.keep`. The file is created with the first byte
+/// a module writes: a silent module has no log file (creating hundreds of files at start-up
+/// costs more than starting the modules).
 pub struct RotatingLog {
     path: PathBuf,
     file: Option<File>,
+    opened: bool,
     size: u64,
     max_bytes: u64,
     keep: u32,
@@ -26,19 +29,11 @@ pub struct RotatingLog {
 
 impl RotatingLog {
     pub fn open(path: PathBuf, max_bytes: u64, keep: u32) -> RotatingLog {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .ok();
-        let size = file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len());
         RotatingLog {
             path,
-            file,
-            size,
+            file: None,
+            opened: false,
+            size: 0,
             max_bytes: max_bytes.max(1024),
             keep,
             latch: WriteLatch::default(),
@@ -46,6 +41,19 @@ impl RotatingLog {
     }
 
     pub fn write(&mut self, mut buf: &[u8]) {
+        if !self.opened {
+            self.opened = true;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok();
+            self.size = self
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .map_or(0, |m| m.len());
+        }
         while !buf.is_empty() {
             if self.size >= self.max_bytes {
                 self.rotate();
@@ -332,6 +340,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("m.log");
         let mut log = RotatingLog::open(p.clone(), 1024, 2);
+        assert!(!p.exists(), "no file before the first byte");
         for i in 0..100 {
             log.write(format!("line {i:04} {}\n", "x".repeat(40)).as_bytes());
         }

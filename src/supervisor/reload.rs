@@ -19,6 +19,8 @@ pub struct Current<'a> {
     pub name: &'a str,
     /// `ModuleSpec::fingerprint` of the spec it runs with (or will start with).
     pub fingerprint: String,
+    /// `ModuleSpec::supervision_fingerprint` of it (depends_on, ready, max_rss_mb).
+    pub supervision: String,
     /// A process exists.
     pub alive: bool,
     /// STOPPED(stopped_by_operator): an operator's stop outlasts a reload.
@@ -34,6 +36,9 @@ pub struct Current<'a> {
 pub enum Change {
     /// Unchanged: it stays as it is; only the global `[watchdog]` limits are refreshed.
     Keep,
+    /// Only how the supervisor orders and watches it changed (`depends_on`, `ready`,
+    /// `max_rss_mb`): applied at once, the process keeps running.
+    Apply,
     /// Newly enabled: start it now.
     Start,
     /// No longer enabled: stop it, then forget it.
@@ -50,6 +55,7 @@ impl Change {
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Keep => "keep",
+            Change::Apply => "apply",
             Change::Start => "start",
             Change::Stop => "stop",
             Change::Restart => "restart",
@@ -77,7 +83,16 @@ pub fn plan(current: &[Current], config: &[ModuleSpec]) -> Vec<Planned> {
                 Change::Update,
                 "enabled again while it was stopping: it stays stopped until `aivex start`",
             ),
-            Some(s) if s.fingerprint() == c.fingerprint => (Change::Keep, "unchanged"),
+            Some(s) if s.fingerprint() == c.fingerprint => {
+                if s.supervision_fingerprint() == c.supervision {
+                    (Change::Keep, "unchanged")
+                } else {
+                    (
+                        Change::Apply,
+                        "depends_on, ready or max_rss_mb changed: applied without a restart",
+                    )
+                }
+            }
             Some(_) if c.alive => (Change::Restart, "module.toml or settings changed"),
             Some(_) if c.stopped_by_operator => (
                 Change::Update,
@@ -138,6 +153,11 @@ impl Supervisor {
             .map(|s| Current {
                 name: &s.spec.name,
                 fingerprint: s.next_spec.as_ref().unwrap_or(&s.spec).fingerprint(),
+                supervision: s
+                    .next_spec
+                    .as_ref()
+                    .unwrap_or(&s.spec)
+                    .supervision_fingerprint(),
                 alive: s.m.alive,
                 stopped_by_operator: s.m.stop_reason == Some(StopReason::StoppedByOperator),
                 awaiting_start: s.start_at.is_some(),
@@ -154,7 +174,7 @@ impl Supervisor {
             match p.change {
                 Change::Start => added.push(p.module.clone()),
                 Change::Stop => removed.push(p.module.clone()),
-                Change::Restart | Change::Update => changed.push(p.module.clone()),
+                Change::Restart | Change::Update | Change::Apply => changed.push(p.module.clone()),
                 Change::Keep => {}
             }
             self.carry_out(p, now);
@@ -188,6 +208,14 @@ impl Supervisor {
             (Change::Keep, Some(spec), Some(i)) => {
                 // Global watchdog knobs may have changed: new limits, same state.
                 self.slots[i].limits = limits_for(&self.cfg, &spec, self.mode);
+            }
+            (Change::Apply, Some(spec), Some(i)) => {
+                self.slots[i].limits = limits_for(&self.cfg, &spec, self.mode);
+                if let Some(next) = self.slots[i].next_spec.as_mut() {
+                    next.supervision = spec.supervision.clone();
+                }
+                self.slots[i].spec.supervision = spec.supervision;
+                self.slots[i].over_limit = 0;
             }
             (Change::Restart | Change::Update, Some(spec), Some(i)) => {
                 let restart = p.change == Change::Restart;

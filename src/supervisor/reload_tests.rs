@@ -17,6 +17,7 @@ fn spec(name: &str, v: i64) -> ModuleSpec {
         restart_on_fatal: false,
         settings: serde_json::json!({ "v": v }),
         sandbox: SandboxSpec::default(),
+        supervision: Default::default(),
     }
 }
 
@@ -36,6 +37,7 @@ fn current(name: &'static str, v: i64, has: Has) -> Current<'static> {
     Current {
         name,
         fingerprint: spec(name, v).fingerprint(),
+        supervision: spec(name, v).supervision_fingerprint(),
         alive: matches!(has, Has::Running | Has::Removing),
         stopped_by_operator: matches!(has, Has::OperatorStopped),
         awaiting_start: matches!(has, Has::AwaitingStart),
@@ -105,6 +107,22 @@ fn plan_keeps_order_and_starts_added_modules_last() {
         (all[0].change, all[0].why),
         (Change::Start, "newly enabled")
     );
+}
+
+#[test]
+fn supervision_keys_apply_without_a_restart() {
+    let mut limited = spec("a", 1);
+    limited.supervision.max_rss_mb = Some(64);
+    for has in [Has::Running, Has::Idle, Has::OperatorStopped] {
+        let got = plan(&[current("a", 1, has)], std::slice::from_ref(&limited));
+        assert_eq!(got[0].change, Change::Apply);
+        assert!(got[0].why.contains("without a restart"), "{}", got[0].why);
+    }
+    // With the run-affecting part changed too, it restarts (with the new supervision keys).
+    let mut both = spec("a", 2);
+    both.supervision.depends_on = vec!["b".into()];
+    let got = plan(&[current("a", 1, Has::Running)], &[both]);
+    assert_eq!(got[0].change, Change::Restart);
 }
 
 #[test]

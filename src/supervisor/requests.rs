@@ -34,10 +34,12 @@ impl Supervisor {
             }
             Request::Start { module } => by_name(self, &module).map(|i| {
                 self.slots[i].start_at = None;
+                self.slots[i].waiting_for = None;
                 (i, Input::Start, "start")
             }),
             Request::Stop { module } => by_name(self, &module).map(|i| {
                 self.slots[i].start_at = None;
+                self.slots[i].waiting_for = None;
                 (i, Input::Stop, "stop")
             }),
             Request::Restart { module } => {

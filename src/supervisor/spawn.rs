@@ -7,12 +7,17 @@
 //! `SpawnFailed` to the policy.
 
 use super::policy::{Input, Limits, Mono};
-use super::{absolute, child, heartbeat, leftovers, limits_for, Mode, Supervisor};
+use super::{absolute, child, leftovers, limits_for, Mode, Supervisor};
 use crate::config::{self, ModuleSpec, Run};
 use aivex_core::contract::env::{read, var};
 use aivex_core::contract::ChildEnv;
 use aivex_platform::time::now_rfc3339;
 use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// During a burst of starts (200 modules in one pass), groups.json is rewritten at most this
+/// often, not once per start: each rewrite holds every group.
+const GROUPS_EVERY: Duration = Duration::from_millis(20);
 
 impl Supervisor {
     /// The contract a module receives (`aivex_core::contract::ChildEnv`).
@@ -53,6 +58,10 @@ impl Supervisor {
             self.slots[i].spec = next;
         }
         let spec = self.slots[i].spec.clone();
+        if let Run::Builtin(_) = spec.run {
+            // Built-ins use the store: its schema first.
+            self.wait_migration();
+        }
         let missing: Vec<&str> = spec
             .required_env
             .iter()
@@ -76,6 +85,9 @@ impl Supervisor {
             Ok(())
         }
         .and_then(|()| {
+            // A new process starts without a heartbeat: any file that appears from now on is
+            // its beat (one left by the previous process could hide the first one).
+            let _ = std::fs::remove_file(&self.slots[i].hb_path);
             let contract = self.child_env(&spec, &self.slots[i].limits);
             let env = child::ProcessEnv::new(&spec, &contract, std::env::vars_os());
             let log = self.run.log_file(&spec.name);
@@ -104,15 +116,22 @@ impl Supervisor {
                 s.pid = Some(started.pid);
                 s.starttime = started.starttime;
                 s.sid = started.sid;
-                // Record the group before anything else: if we are SIGKILLed from here on, the
-                // next supervisor can still clean up what this module starts.
-                self.save_groups();
+                // Record the group right away (if we are SIGKILLed from here on, the next
+                // supervisor can still clean up what this module starts), but at most every
+                // few milliseconds during a burst of starts: the file holds every group.
+                self.save_groups_soon();
                 let s = &mut self.slots[i];
-                s.hb_sig = heartbeat::look(&s.hb_path);
+                s.hb_sig = None;
+                s.beaten = false;
+                s.waiting_for = None;
+                s.usage = None;
+                s.cpu_pct = None;
+                s.over_limit = 0;
                 s.started_at = Some(now_rfc3339());
                 log::info!("module {} started: pid {}", spec.name, started.pid);
                 self.run.history(json!({"at": now_rfc3339(), "module": spec.name, "event": "start", "pid": started.pid}));
                 self.input(i, Input::Spawned, now);
+                self.schedule_look(i, now);
             }
             Err(e) => {
                 log::error!("module {}: {}", spec.name, e.message);
@@ -128,7 +147,23 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn save_groups(&self) {
+    /// Saves the groups unless that was done in the last `GROUPS_EVERY`; the loop saves what is
+    /// left at the end of its pass.
+    pub(super) fn save_groups_soon(&mut self) {
+        let now = Instant::now();
+        if self
+            .groups_saved
+            .is_some_and(|t| now.duration_since(t) < GROUPS_EVERY)
+        {
+            self.groups_dirty = true;
+            return;
+        }
+        self.save_groups();
+    }
+
+    pub(super) fn save_groups(&mut self) {
+        self.groups_dirty = false;
+        self.groups_saved = Some(Instant::now());
         let groups: Vec<leftovers::Group> = self
             .slots
             .iter()

@@ -5,7 +5,7 @@
 //! (read by Eye and `aivex status`): a new field goes there, not into a JSON literal here.
 
 use super::policy::{Mono, State, Supervised};
-use super::{absolute, Supervisor, STATE_REFRESH};
+use super::{absolute, order, usage, Supervisor, STATE_REFRESH};
 use crate::config::Run;
 use aivex_core::contract::state::{LastExit, ModuleState, ModuleStatus, RuntimeState};
 use aivex_platform::time::now_rfc3339;
@@ -19,14 +19,21 @@ pub struct View<'a> {
     pub heartbeat_ttl_s: Option<f64>,
     pub last_exit_at: Option<&'a str>,
     pub started_at: Option<&'a str>,
+    pub waiting_for: Option<&'a str>,
+    pub usage: Option<&'a usage::Usage>,
+    pub cpu_pct: Option<f64>,
+    pub max_rss_mb: Option<u64>,
 }
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The contract's name for a policy state.
-pub fn contract_state(s: State) -> ModuleState {
+/// The contract's name for a policy state (a module held back by a dependency is WAITING).
+pub fn contract_state(s: State, waiting: bool) -> ModuleState {
+    if waiting {
+        return ModuleState::Waiting;
+    }
     match s {
         State::Running => ModuleState::Running,
         State::Crashed => ModuleState::Crashed,
@@ -38,8 +45,9 @@ pub fn contract_state(s: State) -> ModuleState {
 
 pub fn module_status(v: &View, now: Mono) -> ModuleStatus {
     let m = v.m;
+    let u = v.usage;
     ModuleStatus {
-        state: contract_state(m.state),
+        state: contract_state(m.state, v.waiting_for.is_some()),
         reason: (m.state == State::Stopped)
             .then(|| m.stop_reason.map(|r| r.as_str().to_string()))
             .flatten(),
@@ -65,6 +73,14 @@ pub fn module_status(v: &View, now: Mono) -> ModuleStatus {
             .filter(|_| m.state == State::Restarting)
             .map(|r| round(r.saturating_sub(now).as_secs_f64())),
         stopping: m.stopping.is_some(),
+        waiting_for: v.waiting_for.map(str::to_string),
+        cpu_s: u.map(|u| round(u.cpu_s)),
+        cpu_pct: v.cpu_pct.filter(|_| u.is_some()),
+        rss_bytes: u.map(|u| u.rss_bytes),
+        pss_bytes: u.map(|u| u.pss_bytes).filter(|p| *p > 0),
+        fds: u.map(|u| u.fds).filter(|f| *f > 0),
+        threads: u.map(|u| u.threads),
+        max_rss_mb: v.max_rss_mb,
     }
 }
 
@@ -75,7 +91,7 @@ pub fn status_line(views: &[View]) -> String {
         s.push_str(&format!(
             " {}={}({})",
             v.name,
-            v.m.state.as_str(),
+            contract_state(v.m.state, v.waiting_for.is_some()).as_str(),
             v.m.restarts
         ));
     }
@@ -97,6 +113,10 @@ impl Supervisor {
                 heartbeat_ttl_s: s.limits.heartbeat_ttl.map(|d| d.as_secs_f64()),
                 last_exit_at: s.last_exit_at.as_deref(),
                 started_at: s.started_at.as_deref(),
+                waiting_for: s.waiting_for.as_deref(),
+                usage: s.usage.as_ref(),
+                cpu_pct: s.cpu_pct,
+                max_rss_mb: s.spec.supervision.max_rss_mb,
             })
             .collect()
     }
@@ -118,6 +138,8 @@ impl Supervisor {
             config_hash: self.cfg.hash.clone(),
             data_dir: self.cfg.runtime.data_dir.display().to_string(),
             shutting_down: self.shutting_down,
+            node_id: self.node_id.clone(),
+            alerts: self.alerts.as_ref().map(|a| a.stats()),
             modules: self
                 .views()
                 .iter()
@@ -130,7 +152,8 @@ impl Supervisor {
         let st = self.runtime_state(now);
         self.run.write_state(&st);
         self.dirty = false;
-        self.next_state_write = now + STATE_REFRESH;
+        // On the grid, so the refresh shares its wake-up with the status line and the budget.
+        self.next_state_write = order::grid_next(now, STATE_REFRESH);
     }
 }
 
@@ -149,6 +172,14 @@ mod tests {
         a.step(Input::Spawned, Duration::ZERO, &l);
         let mut b = a.clone();
         b.step(Input::Exited(Exit::code(1)), Duration::from_secs(1), &l);
+        let cost = usage::Usage {
+            cpu_s: 1.23456,
+            rss_bytes: 3 << 20,
+            pss_bytes: 2 << 20,
+            fds: 5,
+            threads: 2,
+            procs: 1,
+        };
         let views = [
             View {
                 name: "news",
@@ -158,6 +189,10 @@ mod tests {
                 heartbeat_ttl_s: Some(120.0),
                 last_exit_at: None,
                 started_at: None,
+                waiting_for: None,
+                usage: None,
+                cpu_pct: None,
+                max_rss_mb: None,
             },
             View {
                 name: "chart",
@@ -167,11 +202,28 @@ mod tests {
                 heartbeat_ttl_s: None,
                 last_exit_at: Some("t"),
                 started_at: None,
+                waiting_for: None,
+                usage: Some(&cost),
+                cpu_pct: Some(2.5),
+                max_rss_mb: Some(64),
+            },
+            View {
+                name: "brain",
+                m: &Supervised::default(),
+                pid: None,
+                kind: "builtin",
+                heartbeat_ttl_s: None,
+                last_exit_at: None,
+                started_at: None,
+                waiting_for: Some("chart"),
+                usage: None,
+                cpu_pct: None,
+                max_rss_mb: None,
             },
         ];
         assert_eq!(
             status_line(&views),
-            "[AIVEX] news=RUNNING(0) chart=RESTARTING(0)"
+            "[AIVEX] news=RUNNING(0) chart=RESTARTING(0) brain=WAITING(0)"
         );
         let j = serde_json::to_value(module_status(&views[1], Duration::from_secs(3))).unwrap();
         assert_eq!(j["state"], "RESTARTING");
@@ -181,5 +233,28 @@ mod tests {
         let j = serde_json::to_value(module_status(&views[0], Duration::from_secs(3))).unwrap();
         assert_eq!(j["heartbeat_age_s"], 3.0);
         assert_eq!(j["reason"], serde_json::Value::Null);
+        assert_eq!(j["rss_bytes"], serde_json::Value::Null);
+        let j = serde_json::to_value(module_status(&views[1], Duration::from_secs(3))).unwrap();
+        assert_eq!(
+            (
+                j["cpu_s"].as_f64(),
+                j["cpu_pct"].as_f64(),
+                j["rss_bytes"].as_u64()
+            ),
+            (Some(1.235), Some(2.5), Some(3 << 20))
+        );
+        assert_eq!(
+            (
+                j["pss_bytes"].as_u64(),
+                j["fds"].as_u64(),
+                j["max_rss_mb"].as_u64()
+            ),
+            (Some(2 << 20), Some(5), Some(64))
+        );
+        let j = serde_json::to_value(module_status(&views[2], Duration::from_secs(3))).unwrap();
+        assert_eq!(
+            (j["state"].as_str(), j["waiting_for"].as_str()),
+            (Some("WAITING"), Some("chart"))
+        );
     }
 }

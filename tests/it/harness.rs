@@ -120,9 +120,15 @@ impl Env {
     pub fn start_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Supervisor {
         let mut all = vec!["run", "--config", "aivex.toml"];
         all.extend_from_slice(args);
+        self.start_args(&all, vars)
+    }
+
+    /// `aivex ARGS` (a `run` with its own `--config`) in the background, output to
+    /// `stdout.txt`/`stderr.txt`.
+    pub fn start_args(&self, args: &[&str], vars: &[(&str, &str)]) -> Supervisor {
         let out = std::fs::File::create(self.dir.join("stdout.txt")).unwrap();
         let err = std::fs::File::create(self.dir.join("stderr.txt")).unwrap();
-        let mut cmd = self.cmd(&all);
+        let mut cmd = self.cmd(args);
         cmd.envs(vars.iter().copied());
         let child = cmd.stdout(out).stderr(err).spawn().unwrap();
         Supervisor {

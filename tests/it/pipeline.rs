@@ -28,7 +28,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A temp directory holding copies of the repository's config/ (its demo data dated so that it
 /// ends yesterday, whatever the day) and modules/.
-fn demo_env(name: &str) -> Env {
+pub(crate) fn demo_env(name: &str) -> Env {
     let env = Env::new(name);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     crate::fixtures::dated_config(&env.path("config"));

@@ -2,8 +2,9 @@
 //!
 //! It owns composing a composite signal per symbol (`compose`), the governor's allow/deny
 //! rules (`governor`), outcome scoring (`outcome`), calibration (`calibrate`), the dashboard
-//! export shapes (`export`) and the point-in-time replay over stored history (`replay`). Everything here is a pure function of its inputs and
-//! an explicit `now`: this crate must not read the clock, the store, files or the network.
+//! export shapes (`export`) and the point-in-time replay over stored history (`replay`, with
+//! the quality report Eye's `/quality` shares). Everything here is a pure function of its
+//! inputs and an explicit `now`: this crate must not read the clock, the store, files or the network.
 //! The module glue (reading components, writing signals and governor_log rows) lives
 //! elsewhere and stays thin. Formulas and rules are documented in README.md.
 

@@ -25,7 +25,7 @@ pub fn validate_symbol(s: &str) -> Result<(), ApiError> {
         .map_err(|e| ApiError::new(400, "invalid_query", e.to_string()))
 }
 
-fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
+pub(crate) fn parse_time(field: &str, v: &str) -> Result<i64, ApiError> {
     v.parse::<jiff::Timestamp>()
         .map(|t| t.as_second())
         .map_err(|_| ApiError::invalid_query(format!("{field} {v:?} is not an RFC 3339 timestamp")))

@@ -15,7 +15,7 @@ use crate::health::{self, Probe};
 use crate::http::{Request, Response};
 use crate::metrics::{self, Metrics};
 use crate::openapi::{self, Handler, Match};
-use aivex_core::contract::{RuntimeState, SignalOutcome, AUTO_FEEDBACK_SOURCE};
+use aivex_core::contract::{RunPaths, RuntimeState, SignalOutcome, AUTO_FEEDBACK_SOURCE};
 use aivex_store::{Store, StoreError};
 use serde_json::json;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ pub struct App {
     pub state_file: PathBuf,
     /// The data directory, whose filesystem's free space the `disk` health check watches.
     pub data_dir: PathBuf,
+    /// The run directory (module logs for `/modules/{name}/log`).
+    pub run: RunPaths,
     pub events: EventHub,
     pub metrics: Metrics,
     pub probe: Mutex<Option<Probe>>,
@@ -126,7 +128,7 @@ impl App {
                 ),
             ),
             Match::Found(handler, template, symbol) => {
-                let public = handler == Handler::Health;
+                let public = handler == Handler::Health || crate::dash::is_public(handler);
                 if !public && !auth::allowed(&self.cfg.tokens, req.header("authorization")) {
                     let e = ApiError::new(401, "unauthorized", "a valid bearer token is required");
                     return (
@@ -137,11 +139,12 @@ impl App {
                         ),
                     );
                 }
+                let gzip = crate::assets::accepts_gzip(req.header("accept-encoding"));
                 let out = match handler {
                     Handler::Events => Ok(Outcome::Stream),
                     _ => self
                         .serve(handler, symbol.as_deref(), slot, req)
-                        .map(Outcome::Reply),
+                        .map(|r| Outcome::Reply(r.gzip_json(gzip))),
                 };
                 (
                     template,
@@ -246,22 +249,34 @@ impl App {
                 "internal",
                 "event streams are served by the connection handler",
             )),
+            Handler::Page
+            | Handler::Asset
+            | Handler::Auth
+            | Handler::Candles
+            | Handler::Governor
+            | Handler::Quality
+            | Handler::ModuleLog => crate::dash::serve(self, h, symbol, slot, req),
         }
     }
 
     /// `/health`: the pure verdict over the state file as it is now and the last probe.
     pub fn health(&self) -> Response {
+        let (healthy, body) = self.verdict(now_unix());
+        Response::json(if healthy { 200 } else { 503 }, body.to_string())
+    }
+
+    /// The verdict `/health` answers with at `now`: (healthy, body).
+    pub fn verdict(&self, now: f64) -> (bool, serde_json::Value) {
         let st = read_state(&self.state_file);
         let probe = self.probe().clone();
-        let (healthy, body) = health::evaluate(&health::Inputs {
+        health::evaluate(&health::Inputs {
             state: st.as_ref().map_err(Clone::clone),
             probe: probe.as_ref(),
-            now_unix: now_unix(),
+            now_unix: now,
             state_stale_after_s: self.cfg.state_stale_after_s,
             probe_stale_after_s: self.probe_stale_after_s,
             freshness: &self.cfg.freshness,
             fail_on: &self.cfg.fail_on,
-        });
-        Response::json(if healthy { 200 } else { 503 }, body.to_string())
+        })
     }
 }

@@ -61,6 +61,8 @@ fn module_problem(name: &str, m: &ModuleStatus) -> Option<String> {
             Some(format!("{name} is STOPPED ({reason})"))
         }
         ModuleState::Stopped => None,
+        // Held back by a dependency: the dependency is the one that is down.
+        ModuleState::Waiting => None,
         ModuleState::Unknown => Some(format!("{name} is in an unknown state")),
     }
 }
@@ -81,6 +83,7 @@ fn module_summary(m: &ModuleStatus) -> Value {
         "heartbeat_age_s": m.heartbeat_age_s,
         "heartbeat_ttl_s": m.heartbeat_ttl_s,
         "last_exit": m.last_exit,
+        "waiting_for": m.waiting_for,
     })
 }
 
@@ -366,6 +369,17 @@ mod tests {
                 "clean stop is fine",
                 state(
                     json!({"news": {"state": "STOPPED", "reason": "clean_exit"}}),
+                    998.0,
+                ),
+                Some(&good_probe),
+                &none,
+                &all,
+                &[],
+            ),
+            (
+                "waiting for a dependency",
+                state(
+                    json!({"brain": {"state": "WAITING", "waiting_for": "chart"}}),
                     998.0,
                 ),
                 Some(&good_probe),

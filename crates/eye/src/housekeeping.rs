@@ -1,7 +1,10 @@
 //! What Eye's module cycle does between requests: probe the store, the inputs and the data
 //! directory's free space for `/health`, find newly stored signals and publish them (with their
-//! governor decision) on the event hub and in the metrics, and tail the supervisor's
-//! `history.jsonl` for module state changes.
+//! governor decision) on the event hub and in the metrics, tail the supervisor's
+//! `history.jsonl` for module state changes, and write `/health`'s verdict
+//! (`contract::HealthVerdict`) to the run's `state/health.json` when it changes (and once a
+//! minute while it holds), which the supervisor turns into `health_degraded` /
+//! `health_recovered` alerts.
 //!
 //! It owns the "what is new" bookkeeping: signals are found by `created_at` inside a sliding
 //! overlap window and de-duplicated by id (the brain stamps `created_at` with its clock, and a
@@ -35,6 +38,63 @@ pub struct Housekeeping {
     /// Backfill of signals older than the start window: None when finished.
     backfill: Option<Backfill>,
     history: HistoryTail,
+    verdict: VerdictFile,
+}
+
+/// The last verdict written to `state/health.json`.
+struct VerdictFile {
+    path: PathBuf,
+    last: Option<(bool, Vec<String>, f64)>,
+}
+
+/// A verdict that has not changed is written again after this long, so its reader can tell a
+/// live Eye's verdict from a dead one's.
+const VERDICT_REFRESH_S: f64 = 60.0;
+
+impl VerdictFile {
+    fn update(&mut self, app: &App, now_unix: f64) {
+        let (healthy, body) = app.verdict(now_unix);
+        let failing: Vec<String> = body["failing"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unchanged = self.last.as_ref().is_some_and(|(h, f, at)| {
+            *h == healthy && *f == failing && now_unix - at < VERDICT_REFRESH_S
+        });
+        if unchanged {
+            return;
+        }
+        let details = body["checks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|c| failing.iter().any(|f| c["name"] == f.as_str()))
+                    .map(|c| {
+                        format!(
+                            "{}: {}",
+                            c["name"].as_str().unwrap_or(""),
+                            c["detail"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let v = aivex_core::contract::HealthVerdict {
+            healthy,
+            failing: failing.clone(),
+            details,
+            at_unix: now_unix,
+        };
+        if let Err(e) = aivex_platform::write_atomic(&self.path, &v.to_json()) {
+            // Once per verdict, not every cycle: the next try comes with a change or a refresh.
+            log::warn!("eye: cannot write {}: {e}", self.path.display());
+        }
+        self.last = Some((healthy, failing, now_unix));
+    }
 }
 
 struct Backfill {
@@ -43,13 +103,17 @@ struct Backfill {
 }
 
 impl Housekeeping {
-    pub fn new(history_file: PathBuf) -> Housekeeping {
+    pub fn new(history_file: PathBuf, health_file: PathBuf) -> Housekeeping {
         Housekeeping {
             store: None,
             high_water: None,
             seen: HashMap::new(),
             backfill: None,
             history: HistoryTail::new(history_file),
+            verdict: VerdictFile {
+                path: health_file,
+                last: None,
+            },
         }
     }
 
@@ -62,6 +126,7 @@ impl Housekeeping {
             app.metrics.set_inputs(inputs.clone());
         }
         *app.probe() = Some(probe);
+        self.verdict.update(app, now_unix);
         if store_ok {
             if let Err(e) = self.poll_signals(app, now_unix as i64) {
                 log::warn!("eye: polling new signals failed: {e}");

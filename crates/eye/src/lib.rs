@@ -1,19 +1,24 @@
 //! aivex-eye: Eye, the REST API of an aivex box, run as the built-in module `eye`.
 //!
 //! It owns the HTTP surface (`/health`, `/signals`, `/signals/{symbol}`,
-//! `/signals/feedback`, `/modules`, `/metrics`, `/events`, `/openapi.json`), its limits and
-//! its auth. `Eye::new` binds the listener and starts the workers; each module cycle does the
-//! housekeeping (store probe, new-signal poll, supervisor history tail) and returns. It must
-//! not write SQL (the store does), must not change supervisor files (it only reads them), and
-//! must never log or answer with a token or the database URL.
+//! `/signals/feedback`, `/modules`, `/metrics`, `/events`, `/openapi.json`, and the
+//! dashboard: the page at `/` with its embedded assets, `/auth`, `/candles/{symbol}`,
+//! `/governor`, `/quality`, `/modules/{name}/log`), its limits and its auth. `Eye::new` binds
+//! the listener and starts the workers; each module cycle does the housekeeping (store probe,
+//! new-signal poll, supervisor history tail) and returns. It must not write SQL (the store
+//! does), must not change supervisor files (it only reads them; the one file it writes in the
+//! run directory is its own `/health` verdict), and must never log or answer with a token or
+//! the database URL.
 //!
 //! The `[eye]` keys are documented on [`EyeConfig`].
 
 mod api;
 mod app;
+mod assets;
 mod auth;
 mod config;
 mod conn;
+mod dash;
 mod error;
 mod events;
 mod front;
@@ -70,6 +75,7 @@ impl Eye {
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
             data_dir: env.data_dir.clone(),
+            run: run.clone(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
@@ -92,7 +98,7 @@ impl Eye {
             }
         );
         Ok(Eye {
-            housekeeping: Housekeeping::new(run.history()),
+            housekeeping: Housekeeping::new(run.history(), run.health_file()),
             app,
             server,
         })

@@ -126,6 +126,7 @@ const STATES: &[&str] = &[
     "RESTARTING",
     "STOPPED",
     "LOOP_DETECTED",
+    "WAITING",
 ];
 
 /// The whole exposition: the snapshot, the module table from the runtime state (if any), and
@@ -164,6 +165,18 @@ pub fn render(s: &Snapshot, state: Option<&RuntimeState>, now_unix: f64) -> Stri
                 fmt_f(a)
             );
         }
+    }
+    module_costs(&mut o, modules.into_iter().flatten());
+    if let Some(a) = state.and_then(|s| s.alerts.as_ref()) {
+        let _ = writeln!(o, "# HELP aivex_alerts_total Alert deliveries by outcome: sent, failed (given up after retrying), dropped (a queue was full).\n# TYPE aivex_alerts_total counter");
+        for (outcome, n) in [
+            ("sent", a.sent),
+            ("failed", a.failed),
+            ("dropped", a.dropped),
+        ] {
+            let _ = writeln!(o, "aivex_alerts_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(o, "# HELP aivex_alerts_pending Alert deliveries queued or waiting for a retry.\n# TYPE aivex_alerts_pending gauge\naivex_alerts_pending {}", a.pending);
     }
     if let Some(u) = state.and_then(|s| s.updated_at_unix) {
         let _ = writeln!(o, "# HELP aivex_supervisor_state_age_seconds Age of the supervisor's runtime state.\n# TYPE aivex_supervisor_state_age_seconds gauge");
@@ -240,6 +253,66 @@ pub fn render(s: &Snapshot, state: Option<&RuntimeState>, now_unix: f64) -> Stri
     o
 }
 
+/// What each module costs (from the supervisor's /proc accounting), one family per figure.
+fn module_costs<'a>(
+    o: &mut String,
+    modules: impl Iterator<Item = (&'a String, &'a aivex_core::contract::ModuleStatus)> + Clone,
+) {
+    type Figure = fn(&aivex_core::contract::ModuleStatus) -> Option<f64>;
+    let families: [(&str, &str, &str, Figure); 7] = [
+        (
+            "aivex_module_cpu_seconds_total",
+            "counter",
+            "CPU seconds (user + system) of each module's process group.",
+            |m| m.cpu_s,
+        ),
+        (
+            "aivex_module_cpu_percent",
+            "gauge",
+            "CPU use of each module over the last status interval, in % of one core.",
+            |m| m.cpu_pct,
+        ),
+        (
+            "aivex_module_rss_bytes",
+            "gauge",
+            "Resident memory of each module's process group.",
+            |m| m.rss_bytes.map(|v| v as f64),
+        ),
+        (
+            "aivex_module_pss_bytes",
+            "gauge",
+            "Proportional set size of each module's process group.",
+            |m| m.pss_bytes.map(|v| v as f64),
+        ),
+        (
+            "aivex_module_open_fds",
+            "gauge",
+            "Open file descriptors of each module's process group.",
+            |m| m.fds.map(f64::from),
+        ),
+        (
+            "aivex_module_threads",
+            "gauge",
+            "Threads of each module's process group.",
+            |m| m.threads.map(f64::from),
+        ),
+        (
+            "aivex_module_max_rss_bytes",
+            "gauge",
+            "Each module's max_rss_mb limit, in bytes.",
+            |m| m.max_rss_mb.map(|v| (v << 20) as f64),
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (module, m) in modules.clone() {
+            if let Some(v) = get(m) {
+                let _ = writeln!(o, "{name}{{module=\"{}\"}} {}", esc(module), fmt_f(v));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +329,9 @@ mod tests {
         );
         m.signal("allow", &[]);
         m.set_inputs(BTreeMap::from([("news".to_string(), (90, 4))]));
-        let state = json!({"updated_at_unix": 95.0, "modules": {"ne\"ws": {"state": "RUNNING", "restarts": 2, "heartbeat_age_s": 1.5}}});
+        let state = json!({"updated_at_unix": 95.0, "alerts": {"sinks": 1, "sent": 2, "dropped": 5},
+            "modules": {"ne\"ws": {"state": "RUNNING", "restarts": 2, "heartbeat_age_s": 1.5,
+            "cpu_s": 3.25, "cpu_pct": 0.5, "rss_bytes": 1048576, "pss_bytes": 900000, "fds": 9, "threads": 3, "max_rss_mb": 2}}});
         let state = RuntimeState::parse(state.to_string().as_bytes()).unwrap();
         let text = render(&m.snapshot(), Some(&state), 100.0);
         for want in [
@@ -265,6 +340,17 @@ mod tests {
             "aivex_module_restarts_total{module=\"ne\\\"ws\"} 2",
             "aivex_module_heartbeat_age_seconds{module=\"ne\\\"ws\"} 1.5",
             "aivex_supervisor_state_age_seconds 5",
+            "aivex_module_state{module=\"ne\\\"ws\",state=\"WAITING\"} 0",
+            "aivex_module_cpu_seconds_total{module=\"ne\\\"ws\"} 3.25",
+            "aivex_module_cpu_percent{module=\"ne\\\"ws\"} 0.5",
+            "aivex_module_rss_bytes{module=\"ne\\\"ws\"} 1048576",
+            "aivex_module_pss_bytes{module=\"ne\\\"ws\"} 900000",
+            "aivex_module_open_fds{module=\"ne\\\"ws\"} 9",
+            "aivex_module_threads{module=\"ne\\\"ws\"} 3",
+            "aivex_module_max_rss_bytes{module=\"ne\\\"ws\"} 2097152",
+            "aivex_alerts_total{outcome=\"dropped\"} 5",
+            "aivex_alerts_total{outcome=\"sent\"} 2",
+            "aivex_alerts_pending 0",
             "aivex_signals_total{decision=\"deny\"} 1",
             "aivex_decision_reasons_total{decision=\"deny\",reason=\"MIN_CONFIDENCE\"} 1",
             "aivex_input_age_seconds{kind=\"news\"} 10",

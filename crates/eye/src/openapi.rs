@@ -30,6 +30,15 @@ pub enum Handler {
     Metrics,
     Events,
     OpenApi,
+    /// The dashboard page and its assets (`dash/`, `assets.rs`), and the read-only routes it
+    /// draws from.
+    Page,
+    Asset,
+    Auth,
+    Candles,
+    Governor,
+    Quality,
+    ModuleLog,
 }
 
 /// (method, path template, handler, public, summary).
@@ -90,12 +99,61 @@ pub const ROUTES: &[(&str, &str, Handler, bool, &str)] = &[
         false,
         "This document",
     ),
+    (
+        "GET",
+        "/",
+        Handler::Page,
+        true,
+        "The dashboard (HTML; its data comes from the routes below, with the token)",
+    ),
+    (
+        "GET",
+        "/assets/{file}",
+        Handler::Asset,
+        true,
+        "The dashboard's scripts, styles and icon, named by content hash (cached for a year)",
+    ),
+    (
+        "GET",
+        "/auth",
+        Handler::Auth,
+        true,
+        "Whether a bearer token is required, and whether the one sent (if any) is valid",
+    ),
+    (
+        "GET",
+        "/candles/{symbol}",
+        Handler::Candles,
+        false,
+        "A symbol's bars with SMA/EMA/Bollinger series, downsampled beyond 2,000 points",
+    ),
+    (
+        "GET",
+        "/governor",
+        Handler::Governor,
+        false,
+        "Governor decisions over time by reason code, and the latest decisions",
+    ),
+    (
+        "GET",
+        "/quality",
+        Handler::Quality,
+        false,
+        "The track record of scored signals: hit rates, IC, Brier, reliability; overall and per symbol",
+    ),
+    (
+        "GET",
+        "/modules/{name}/log",
+        Handler::ModuleLog,
+        false,
+        "The last lines of a module's captured output",
+    ),
 ];
 
 /// What the router found for a path.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Match {
-    /// The handler, its route template, and the `{symbol}` segment if the template has one.
+    /// The handler, its route template, and the `{...}` parameter if the template has one.
     Found(Handler, &'static str, Option<String>),
     /// The path exists for other methods (listed for the `Allow` header).
     WrongMethod(Vec<&'static str>),
@@ -106,11 +164,19 @@ fn path_matches(template: &str, path: &str) -> Option<Option<String>> {
     if template == path {
         return Some(None);
     }
-    let prefix = template.strip_suffix("{symbol}")?;
-    let rest = path.strip_prefix(prefix)?;
-    // The rest of the decoded path: a symbol may hold `/` (`BTC/USD`, sent as `BTC%2FUSD` or
-    // as is); the handler checks it against the symbol alphabet. An empty one is no symbol.
-    (!rest.is_empty()).then(|| Some(rest.to_string()))
+    let (prefix, rest) = template.split_once('{')?;
+    let (param, suffix) = rest.split_once('}')?;
+    let value = path.strip_prefix(prefix)?;
+    let value = if suffix.is_empty() {
+        value
+    } else {
+        value.strip_suffix(suffix)?
+    };
+    // The decoded segment: a symbol may hold `/` (`BTC/USD`, sent as `BTC%2FUSD` or as is);
+    // the handler checks it against the symbol alphabet. Other parameters are one segment.
+    // An empty one is no parameter.
+    (!value.is_empty() && (param == "symbol" || !value.contains('/')))
+        .then(|| Some(value.to_string()))
 }
 
 /// Routes a method and decoded path. Exact templates win over `{symbol}`, so
@@ -243,6 +309,13 @@ fn operation(handler: Handler, public: bool, summary: &str) -> Value {
         Handler::OpenApi => {
             responses.insert("200".into(), json!({"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}));
         }
+        Handler::Page
+        | Handler::Asset
+        | Handler::Auth
+        | Handler::Candles
+        | Handler::Governor
+        | Handler::Quality
+        | Handler::ModuleLog => crate::dash::docs::operation(handler, &mut op, &mut responses),
     }
     if !public {
         responses.insert(
@@ -270,7 +343,7 @@ pub fn document(version: &str) -> Value {
             );
         }
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {"title": "aivex Eye", "version": version, "description": "Signals, health, metrics and live events of an aivex box. Every error is {\"error\":{\"code\",\"message\"}}."},
         "security": [{"bearer": []}],
@@ -287,7 +360,11 @@ pub fn document(version: &str) -> Value {
                 "FeedbackOut": {"type": "object", "properties": {"created": {"type": "boolean"}, "feedback": {"type": "object"}}},
             }
         }
-    })
+    });
+    if let Some(Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
+        schemas.extend(crate::dash::docs::schemas());
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -330,6 +407,44 @@ mod tests {
                 ),
             ),
             ("GET", "/nope", Match::NotFound),
+            ("GET", "/", Match::Found(Handler::Page, "/", None)),
+            (
+                "GET",
+                "/modules/eye/log",
+                Match::Found(
+                    Handler::ModuleLog,
+                    "/modules/{name}/log",
+                    Some("eye".into()),
+                ),
+            ),
+            ("GET", "/modules//log", Match::NotFound),
+            ("GET", "/modules/a/b/log", Match::NotFound),
+            (
+                "GET",
+                "/modules",
+                Match::Found(Handler::Modules, "/modules", None),
+            ),
+            (
+                "GET",
+                "/assets/app.0123abcd.js",
+                Match::Found(
+                    Handler::Asset,
+                    "/assets/{file}",
+                    Some("app.0123abcd.js".into()),
+                ),
+            ),
+            ("GET", "/assets/", Match::NotFound),
+            ("GET", "/assets/a/b.js", Match::NotFound),
+            (
+                "GET",
+                "/candles/BTC/USD",
+                Match::Found(
+                    Handler::Candles,
+                    "/candles/{symbol}",
+                    Some("BTC/USD".into()),
+                ),
+            ),
+            ("POST", "/quality", Match::WrongMethod(vec!["GET"])),
         ];
         for (m, p, want) in table {
             assert_eq!(&route(m, p), want, "{m} {p}");

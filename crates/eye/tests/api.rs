@@ -338,9 +338,20 @@ fn openapi_matches_routes(b: Backend) {
         .map(|r| (r.0.to_string(), r.1.to_string()))
         .collect();
     assert_eq!(documented, routed, "documented vs routed");
-    // Every documented operation answers (not 404/405) over HTTP.
+    // Every documented operation answers (not 404/405) over HTTP. An asset is named by the
+    // page; a module log by a module of the run.
+    let page = f.get("/", None).body;
+    let asset = page
+        .split("\"/assets/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the page names no asset: {page}"))
+        .to_string();
     for (method, path) in &documented {
-        let concrete = path.replace("{symbol}", &sym);
+        let concrete = path
+            .replace("{symbol}", &sym)
+            .replace("{name}", "news")
+            .replace("{file}", &asset);
         let status = match (method.as_str(), concrete.as_str()) {
             ("GET", "/events") => common::open_stream(f.addr, "").1,
             ("GET", p) => f.get(p, None).status,

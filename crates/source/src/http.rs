@@ -203,7 +203,7 @@ fn map_io(e: std::io::Error, shown: &str, cap: u64) -> SourceError {
     }
 }
 
-fn map_ureq(e: ureq::Error, shown: &str, cap: u64) -> SourceError {
+pub(crate) fn map_ureq(e: ureq::Error, shown: &str, cap: u64) -> SourceError {
     let source = shown.to_string();
     match e {
         ureq::Error::StatusCode(status) => SourceError::HttpStatus { source, status },

@@ -1,4 +1,5 @@
-//! aivex-source: fetches the bytes of one module source, a local file or an http(s) URL.
+//! aivex-source: fetches the bytes of one module source, a local file or an http(s) URL, and
+//! posts an alert to an http(s) endpoint (the supervisor's webhook and ntfy sinks).
 //!
 //! It owns the fetch policy every ingesting module shares: explicit connect and read timeouts,
 //! a response size cap enforced while reading (never buffering past it), a User-Agent, HTTP
@@ -11,7 +12,12 @@
 #![forbid(unsafe_code)]
 
 mod http;
+mod post;
+mod redact;
 pub mod redirect;
+
+pub use post::post;
+pub use redact::{redact, redact_endpoint};
 
 use aivex_core::ModuleError;
 use std::fmt;
@@ -233,84 +239,9 @@ pub(crate) fn read_capped(reader: impl Read, cap: u64) -> Result<Vec<u8>, CapErr
     Ok(bytes)
 }
 
-/// Query parameter names whose values are treated as secrets when a URL is shown.
-const SECRET_PARAMS: &[&str] = &[
-    "key",
-    "apikey",
-    "api_key",
-    "api-key",
-    "token",
-    "access_token",
-    "auth",
-    "secret",
-    "password",
-    "pass",
-    "pwd",
-    "sig",
-    "signature",
-    "client_secret",
-];
-
-/// Returns `source` safe to log: URL userinfo and the values of token-like query parameters
-/// are replaced with `***`. Non-URLs are returned unchanged.
-pub fn redact(source: &str) -> String {
-    let Some(scheme_end) = source.find("://") else {
-        return source.to_string();
-    };
-    let (scheme, rest) = source.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => format!("***@{}", &authority[at + 1..]),
-        None => authority.to_string(),
-    };
-    let (before_query, query_and_frag) = match tail.find('?') {
-        Some(q) => tail.split_at(q),
-        None => return format!("{scheme}{authority}{tail}"),
-    };
-    let query_and_frag = &query_and_frag[1..];
-    let (query, frag) = match query_and_frag.find('#') {
-        Some(h) => (&query_and_frag[..h], &query_and_frag[h..]),
-        None => (query_and_frag, ""),
-    };
-    let redacted: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_PARAMS.contains(&name.to_ascii_lowercase().as_str()) => {
-                format!("{name}=***")
-            }
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!(
-        "{scheme}{authority}{before_query}?{}{frag}",
-        redacted.join("&")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redact_table() {
-        let table = [
-            ("config/demo/bars/aapl.csv", "config/demo/bars/aapl.csv"),
-            ("https://example.com/a.csv", "https://example.com/a.csv"),
-            (
-                "https://u:pw@example.com/q?function=NEWS&apikey=SECRET1#x",
-                "https://***@example.com/q?function=NEWS&apikey=***#x",
-            ),
-            (
-                "http://h/p?Token=abc&symbol=AAPL",
-                "http://h/p?Token=***&symbol=AAPL",
-            ),
-            ("http://h?key=abc", "http://h?key=***"),
-        ];
-        for (input, want) in table {
-            assert_eq!(redact(input), want, "{input}");
-        }
-    }
 
     #[test]
     fn classify_table() {

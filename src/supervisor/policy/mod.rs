@@ -14,7 +14,7 @@ mod states;
 use exit::supervisor_records;
 pub use exit::{describe, Exit, ExitClass};
 pub use limits::Limits;
-pub use states::{legal, LastExit, State, StopReason, StopWhy, Stopping};
+pub use states::{legal, LastExit, State, StopReason, StopWhy, Stopping, MEMORY_LIMIT};
 
 use crate::config::backoff;
 use std::collections::VecDeque;
@@ -92,6 +92,9 @@ pub enum Input {
     Exited(Exit),
     /// The heartbeat file changed.
     Heartbeat,
+    /// Its memory stayed above `max_rss_mb` (the shell's looks decided): stop it gracefully and
+    /// restart it as after a failure.
+    MemoryLimit,
     Stop,
     Restart,
     /// Re-arm after LOOP_DETECTED or max_restarts; clears the counters.
@@ -191,7 +194,7 @@ impl Supervised {
             // Already stopping: a stronger reason (shutdown, operator) replaces a weaker one
             // but never extends the kill deadline.
             Some(s) => {
-                if why != StopWhy::Restart {
+                if why.strength() > s.why.strength() {
                     s.why = why;
                 }
             }
@@ -300,6 +303,12 @@ impl Supervised {
                         self.transition(State::Restarting, "restart requested", &mut out);
                         self.spawn(&mut out);
                     }
+                    Some(StopWhy::MemoryLimit) => {
+                        if let Some(le) = self.last_exit.as_mut() {
+                            le.reason = MEMORY_LIMIT.to_string();
+                        }
+                        self.fail(MEMORY_LIMIT.to_string(), now, l, &mut out)
+                    }
                     Some(StopWhy::StaleHeartbeat) => {
                         let why = format!("stale heartbeat; {reason}");
                         if let Some(le) = self.last_exit.as_mut() {
@@ -313,6 +322,11 @@ impl Supervised {
             Input::Heartbeat => {
                 if self.alive {
                     self.last_beat = Some(now);
+                }
+            }
+            Input::MemoryLimit => {
+                if self.alive {
+                    self.begin_stop(StopWhy::MemoryLimit, now, l, &mut out);
                 }
             }
             Input::Stop => {

@@ -96,7 +96,25 @@ pub enum StopWhy {
     Restart,
     /// The heartbeat went stale: a failure.
     StaleHeartbeat,
+    /// Its memory stayed above `max_rss_mb`: a failure (`memory_limit`).
+    MemoryLimit,
 }
+
+impl StopWhy {
+    /// Which reason wins when a second one arrives while a stop is under way: the stronger one
+    /// replaces the weaker, never the other way round.
+    pub fn strength(self) -> u8 {
+        match self {
+            StopWhy::Restart => 0,
+            StopWhy::StaleHeartbeat | StopWhy::MemoryLimit => 1,
+            StopWhy::Operator => 2,
+            StopWhy::Shutdown => 3,
+        }
+    }
+}
+
+/// `last_exit.reason` (and the transition reason) of a module stopped for its memory.
+pub const MEMORY_LIMIT: &str = "memory_limit";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stopping {

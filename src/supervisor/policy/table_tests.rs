@@ -29,6 +29,7 @@ fn inputs() -> Vec<Input> {
             message: "missing env".into(),
         },
         Input::Heartbeat,
+        Input::MemoryLimit,
         Input::Stop,
         Input::Restart,
         Input::Reset,

@@ -271,6 +271,34 @@ fn stale_heartbeat_is_killed_and_restarted() {
 }
 
 #[test]
+fn memory_limit_stops_gracefully_and_restarts_as_a_failure() {
+    let mut w = WatchdogConfig::default();
+    w.stop_grace_s = 2.0;
+    let l = Limits::new(&w, None, &[2, 78], false, false);
+    let mut m = running(&l, 0.0);
+    assert_eq!(m.step(Input::MemoryLimit, s(30.0), &l), vec![Action::Term]);
+    // A second look above the limit while it stops changes nothing; an operator stop wins.
+    assert_eq!(m.step(Input::MemoryLimit, s(31.0), &l), vec![]);
+    assert_eq!(m.step(Input::Tick, s(32.0), &l), vec![Action::Kill]);
+    m.step(Input::Exited(Exit::signal(15)), s(32.1), &l);
+    assert_eq!(m.state, State::Restarting);
+    assert_eq!(m.last_exit.as_ref().unwrap().reason, MEMORY_LIMIT);
+    assert_eq!(m.consecutive_failures, 1);
+    assert!(m.step(Input::Tick, s(60.0), &l).contains(&Action::Spawn));
+    m.step(Input::Spawned, s(60.0), &l);
+    assert_eq!(m.restarts, 1);
+    // Not alive: nothing to stop.
+    let mut idle = Supervised::default();
+    assert_eq!(idle.step(Input::MemoryLimit, s(1.0), &l), vec![]);
+    // The operator's stop is not downgraded by a memory look.
+    let mut m = running(&l, 0.0);
+    m.step(Input::Stop, s(1.0), &l);
+    m.step(Input::MemoryLimit, s(1.5), &l);
+    m.step(Input::Exited(Exit::code(0)), s(2.0), &l);
+    assert_eq!(m.stop_reason, Some(StopReason::StoppedByOperator));
+}
+
+#[test]
 fn heartbeat_override_and_disable() {
     let w = WatchdogConfig::default();
     let l = Limits::new(&w, Some(0.0), &[2, 78], false, false);

@@ -6,7 +6,7 @@
 //!   runs/current -> <run_id>
 //!   runs/<run_id>/BOOTSTRAP.md  state/runtime_state.json  history.jsonl
 //!                 errors/crashes/*.json  errors/<module>.log  logs/<module>.log[.N]
-//!                 heartbeats/<module>  exports/*.json
+//!                 state/health.json  heartbeats/<module>  exports/*.json
 //! ```
 //!
 //! `RunLayout` spells out the data directory, `RunPaths` one run directory. The supervisor
@@ -100,6 +100,11 @@ impl RunPaths {
         self.dir.join("state").join("runtime_state.json")
     }
 
+    /// Eye's `/health` verdict (`state::HealthVerdict`), for the supervisor's health alerts.
+    pub fn health_file(&self) -> PathBuf {
+        self.dir.join("state").join("health.json")
+    }
+
     pub fn history(&self) -> PathBuf {
         self.dir.join("history.jsonl")
     }
@@ -165,6 +170,7 @@ mod tests {
             Path::new("/d/runs/r1/state/runtime_state.json")
         );
         assert_eq!(r.history(), Path::new("/d/runs/r1/history.jsonl"));
+        assert_eq!(r.health_file(), Path::new("/d/runs/r1/state/health.json"));
         assert_eq!(r.crashes_dir(), Path::new("/d/runs/r1/errors/crashes"));
         assert_eq!(
             r.errors_log("news"),

@@ -20,5 +20,5 @@ pub use signal::{
     ComponentContribution, ConfidenceFactors, Kind, Origin, OutcomeKind, ReasonCodes,
     SignalOutcome, StoredComponents, Verdict, AUTO_FEEDBACK_SOURCE,
 };
-pub use state::{LastExit, ModuleState, ModuleStatus, RuntimeState};
+pub use state::{AlertStats, HealthVerdict, LastExit, ModuleState, ModuleStatus, RuntimeState};
 pub use symbol::{Symbol, SymbolError};

@@ -1,6 +1,8 @@
 //! The runtime state file (`runs/<run_id>/state/runtime_state.json`): written atomically by the
 //! supervisor on every change and at least every few seconds, read by Eye (`/health`,
-//! `/modules`) and by `aivex status`.
+//! `/modules`, `/metrics`) and by `aivex status`; and Eye's health verdict
+//! (`runs/<run_id>/state/health.json`), written by Eye when `/health` changes its mind and read
+//! by the supervisor for the `health_degraded` / `health_recovered` alerts.
 //!
 //! It owns the document's field names and types. Readers accept documents with fields missing
 //! or added (an older or newer supervisor), so every field has a default. It must not decide
@@ -19,6 +21,8 @@ pub enum ModuleState {
     #[default]
     Stopped,
     LoopDetected,
+    /// Not started yet because a module it `depends_on` is not ready (`waiting_for` names it).
+    Waiting,
     /// A state this reader does not know (written by a newer supervisor).
     #[serde(other)]
     Unknown,
@@ -32,6 +36,7 @@ impl ModuleState {
             ModuleState::Restarting => "RESTARTING",
             ModuleState::Stopped => "STOPPED",
             ModuleState::LoopDetected => "LOOP_DETECTED",
+            ModuleState::Waiting => "WAITING",
             ModuleState::Unknown => "UNKNOWN",
         }
     }
@@ -69,6 +74,37 @@ pub struct ModuleStatus {
     pub heartbeat_ttl_s: Option<f64>,
     pub next_restart_in_s: Option<f64>,
     pub stopping: bool,
+    /// WAITING: the modules it `depends_on` that are not ready yet, comma-separated (`chart`).
+    pub waiting_for: Option<String>,
+    /// What the module's process group costs, summed over its processes from `/proc` at the
+    /// last look (every status interval); null while it is not running or accounting is off.
+    /// CPU seconds (user + system, reaped children included) of the current process group.
+    pub cpu_s: Option<f64>,
+    /// CPU use over the last status interval, in % of one core.
+    pub cpu_pct: Option<f64>,
+    pub rss_bytes: Option<u64>,
+    /// Proportional set size: shared pages divided among the processes that map them.
+    pub pss_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u32>,
+    pub threads: Option<u32>,
+    /// The manifest's `max_rss_mb`, when set.
+    pub max_rss_mb: Option<u64>,
+}
+
+/// The alert queue's counters since the supervisor started (present when sinks are configured).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AlertStats {
+    pub sinks: u32,
+    /// Deliveries that a sink accepted.
+    pub sent: u64,
+    /// Deliveries given up after retrying for the configured time.
+    pub failed: u64,
+    /// Alerts dropped because a queue was full (never delivered).
+    pub dropped: u64,
+    /// Deliveries waiting (queued or between retries).
+    pub pending: u64,
 }
 
 /// The whole document.
@@ -88,7 +124,33 @@ pub struct RuntimeState {
     pub config_hash: String,
     pub data_dir: String,
     pub shutting_down: bool,
+    /// The box's node id (`AIVEX_NODE_ID`, else the host name), as alerts carry it.
+    pub node_id: String,
+    pub alerts: Option<AlertStats>,
     pub modules: BTreeMap<String, ModuleStatus>,
+}
+
+/// Eye's `/health` verdict, written by Eye when it changes (and refreshed while it holds), read
+/// by the supervisor for the health alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HealthVerdict {
+    pub healthy: bool,
+    /// The checks that fail health (`modules`, `store`, ...), with their details.
+    pub failing: Vec<String>,
+    pub details: Vec<String>,
+    /// Unix seconds of the evaluation.
+    pub at_unix: f64,
+}
+
+impl HealthVerdict {
+    pub fn parse(bytes: &[u8]) -> Result<HealthVerdict, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("health verdict is not valid: {e}"))
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 impl RuntimeState {
@@ -134,10 +196,41 @@ mod tests {
                 ..Default::default()
             },
         );
+        st.modules.insert(
+            "brain".into(),
+            ModuleStatus {
+                state: ModuleState::Waiting,
+                waiting_for: Some("chart".into()),
+                cpu_pct: Some(1.5),
+                rss_bytes: Some(64 << 20),
+                pss_bytes: Some(60 << 20),
+                fds: Some(7),
+                threads: Some(2),
+                max_rss_mb: Some(100),
+                ..Default::default()
+            },
+        );
+        st.alerts = Some(AlertStats {
+            sinks: 2,
+            dropped: 3,
+            ..Default::default()
+        });
         assert_eq!(RuntimeState::parse(&st.to_json()).unwrap(), st);
         let v: serde_json::Value = serde_json::from_slice(&st.to_json()).unwrap();
         assert_eq!(v["modules"]["news"]["state"], "LOOP_DETECTED");
         assert_eq!(v["modules"]["news"]["reason"], serde_json::Value::Null);
+        assert_eq!(v["modules"]["brain"]["state"], "WAITING");
+        assert_eq!(v["modules"]["brain"]["waiting_for"], "chart");
+        assert_eq!(v["modules"]["brain"]["rss_bytes"], 64 << 20);
+        assert_eq!(v["alerts"]["dropped"], 3);
+        let h = HealthVerdict {
+            healthy: false,
+            failing: vec!["store".into()],
+            details: vec!["store: down".into()],
+            at_unix: 5.0,
+        };
+        assert_eq!(HealthVerdict::parse(&h.to_json()).unwrap(), h);
+        assert!(HealthVerdict::parse(b"[").is_err());
 
         // Older or newer writers: missing fields default, unknown ones and states are kept apart.
         let doc = json!({"run_id": "r2", "future": 1, "modules": {"x": {"state": "HIBERNATING", "cpu": 3}}});

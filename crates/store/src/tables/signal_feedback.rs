@@ -2,8 +2,10 @@
 //! one row per (signal_id, source), never overwritten.
 //!
 //! It owns `Feedback`, its checks, every statement on `signal_feedback` in both dialects side
-//! by side, and the `Store` methods that write and read feedback. It must not open
-//! connections or transactions (the backends do) or read the clock.
+//! by side, the `Store` methods that write and read feedback, and `OutcomeRow`: signals
+//! joined with the feedback of one source (brain's automatic outcomes), the rows Eye's
+//! `/quality` computes the track record from. It must not open connections or transactions
+//! (the backends do) or read the clock.
 
 use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::{Result, StoreError};
@@ -96,7 +98,94 @@ fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
     Ok((stored, created))
 }
 
+/// A signal with the outcome one feedback source gave it (None while it has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRow {
+    pub id: String,
+    pub symbol: String,
+    pub created_at: i64,
+    pub direction: i32,
+    pub score: f64,
+    pub confidence: f64,
+    pub decision: String,
+    pub reasons: String,
+    pub outcome: Option<String>,
+    pub realized_return: Option<f64>,
+    /// When the outcome was given (the feedback row's `at`).
+    pub scored_at: Option<i64>,
+}
+
+impl Decode for OutcomeRow {
+    fn decode(r: &mut impl Cells) -> Result<Self> {
+        Ok(OutcomeRow {
+            id: r.get(0)?,
+            symbol: r.get(1)?,
+            created_at: r.get(2)?,
+            direction: r.get(3)?,
+            score: r.get(4)?,
+            confidence: r.get(5)?,
+            decision: r.get(6)?,
+            reasons: r.get(7)?,
+            outcome: r.get(8)?,
+            realized_return: r.get(9)?,
+            scored_at: r.get(10)?,
+        })
+    }
+}
+
+/// Which signals `Store::signal_outcomes` returns: newest first by (created_at, id), before
+/// the keyset cursor `before`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutcomeFilter {
+    /// The feedback source whose outcome is joined (brain's: `contract::AUTO_FEEDBACK_SOURCE`).
+    pub source: String,
+    pub symbol: Option<String>,
+    /// created_at >= since.
+    pub since: Option<i64>,
+    /// created_at < until.
+    pub until: Option<i64>,
+    /// Only rows strictly older than this (created_at, id).
+    pub before: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// `(sql, params)` for `Store::signal_outcomes` (both dialects).
+fn outcomes_query(f: &OutcomeFilter) -> (String, Vec<Param<'_>>) {
+    let mut sql = String::from(
+        "SELECT s.id, s.symbol, s.created_at, s.direction, s.score, s.confidence, s.decision, \
+         s.reasons, f.outcome, f.realized_return, f.at FROM signals s \
+         LEFT JOIN signal_feedback f ON f.signal_id = s.id AND f.source = ? WHERE 1 = 1",
+    );
+    let mut p = vec![Param::Text(&f.source)];
+    if let Some(s) = &f.symbol {
+        sql.push_str(" AND s.symbol = ?");
+        p.push(Param::Text(s));
+    }
+    if let Some(s) = f.since {
+        sql.push_str(" AND s.created_at >= ?");
+        p.push(Param::Int(s));
+    }
+    if let Some(u) = f.until {
+        sql.push_str(" AND s.created_at < ?");
+        p.push(Param::Int(u));
+    }
+    if let Some((at, id)) = &f.before {
+        sql.push_str(" AND (s.created_at < ? OR (s.created_at = ? AND s.id < ?))");
+        p.extend([Param::Int(*at), Param::Int(*at), Param::Text(id)]);
+    }
+    sql.push_str(" ORDER BY s.created_at DESC, s.id DESC LIMIT ?");
+    p.push(Param::Int(i64::try_from(f.limit).unwrap_or(i64::MAX)));
+    (sql, p)
+}
+
 impl Store {
+    /// A page of signals with their outcome from `f.source` (a signal has at most one row
+    /// per source), newest first; page on with `before` = the last row's (created_at, id).
+    pub fn signal_outcomes(&self, f: &OutcomeFilter) -> Result<Vec<OutcomeRow>> {
+        let (q, p) = outcomes_query(f);
+        db_read!(self, |db| db.rows(&q, &p))
+    }
+
     /// Stores feedback unless feedback from the same source for the same signal exists;
     /// returns the stored row and whether this call created it. Feedback on an unknown
     /// signal is a constraint error (DataValidation).
@@ -148,5 +237,31 @@ impl Store {
         let q = format!("SELECT {COLS} FROM signal_feedback WHERE at >= ? ORDER BY at, id");
         db_read!(self, |db| db
             .rows(&q, &[Param::Int(since.unwrap_or(i64::MIN))]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_query_counts_params() {
+        let mut f = OutcomeFilter {
+            source: "auto".into(),
+            limit: 10,
+            ..Default::default()
+        };
+        let (sql, p) = outcomes_query(&f);
+        assert_eq!((sql.matches('?').count(), p.len()), (2, 2), "{sql}");
+        f.symbol = Some("AAPL".into());
+        f.since = Some(1);
+        f.until = Some(2);
+        f.before = Some((1, "x".into()));
+        let (sql, p) = outcomes_query(&f);
+        assert_eq!((sql.matches('?').count(), p.len()), (8, 8), "{sql}");
+        assert!(
+            sql.ends_with("ORDER BY s.created_at DESC, s.id DESC LIMIT ?"),
+            "{sql}"
+        );
     }
 }
