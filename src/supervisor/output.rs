@@ -69,7 +69,7 @@ impl RotatingLog {
                 Some(f) => f.write_all(&buf[..n]),
                 None => Err(io::Error::other("the file cannot be opened")),
             };
-            match (self.latch.note(r.is_ok()), &r) {
+            match (self.latch.note(r.is_ok(), std::time::Instant::now()), &r) {
                 (Some(WriteChange::Failing), Err(e)) => log::warn!(
                     "cannot write {}: {e}; module output is dropped, and this is not logged again \
                      until a write succeeds",

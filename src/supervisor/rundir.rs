@@ -29,7 +29,7 @@ struct Latches {
 /// Logs a write result when it changes the condition: the first failure says why, the first
 /// success after failures says the condition is over.
 fn report<T>(latch: &mut WriteLatch, what: &str, r: &std::io::Result<T>) {
-    match (latch.note(r.is_ok()), r) {
+    match (latch.note(r.is_ok(), std::time::Instant::now()), r) {
         (Some(WriteChange::Failing), Err(e)) => log::warn!(
             "cannot write {what}: {e}; its last good version stays, and this is not logged again \
              until a write succeeds"

@@ -34,53 +34,73 @@ pub enum WriteChange {
 }
 
 /// Remembers whether a kind of write is failing, so a full disk is logged once when the
-/// condition starts and once when it ends, never once per write. Pure.
+/// condition starts and once when it ends, never once per write. A disk at the edge of full
+/// lets some writes through (another process frees a page, the next takes it): the condition
+/// ends only with a success `QUIET` after the last failure, so such flapping stays one
+/// condition. Pure: the caller passes the monotonic `now`.
 #[derive(Debug, Default)]
 pub struct WriteLatch {
-    failing: bool,
+    last_failure: Option<std::time::Instant>,
 }
 
 impl WriteLatch {
-    /// Records one write's outcome; returns the change worth logging, if any.
-    pub fn note(&mut self, ok: bool) -> Option<WriteChange> {
-        let was = std::mem::replace(&mut self.failing, !ok);
-        match (was, ok) {
-            (false, false) => Some(WriteChange::Failing),
-            (true, true) => Some(WriteChange::Recovered),
+    /// How long writes must have stopped failing before the condition counts as over.
+    pub const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// Records one write's outcome at `now`; returns the change worth logging, if any.
+    pub fn note(&mut self, ok: bool, now: std::time::Instant) -> Option<WriteChange> {
+        match (self.last_failure, ok) {
+            (None, false) => {
+                self.last_failure = Some(now);
+                Some(WriteChange::Failing)
+            }
+            (Some(_), false) => {
+                self.last_failure = Some(now);
+                None
+            }
+            (Some(t), true) if now.saturating_duration_since(t) >= Self::QUIET => {
+                self.last_failure = None;
+                Some(WriteChange::Recovered)
+            }
             _ => None,
         }
     }
 
     pub fn failing(&self) -> bool {
-        self.failing
+        self.last_failure.is_some()
     }
 }
 
 #[cfg(test)]
 mod latch_tests {
     use super::*;
+    use std::time::{Duration, Instant};
 
     #[test]
     fn a_latch_speaks_once_per_condition() {
-        let mut l = WriteLatch::default();
-        let seen: Vec<_> = [true, false, false, false, true, true, false, true]
-            .iter()
-            .map(|&ok| l.note(ok))
-            .collect();
         use WriteChange::*;
-        assert_eq!(
-            seen,
-            [
-                None,
-                Some(Failing),
-                None,
-                None,
-                Some(Recovered),
-                None,
-                Some(Failing),
-                Some(Recovered)
-            ]
-        );
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut l = WriteLatch::default();
+        // (seconds, write ok, what is worth a log line)
+        let table = [
+            (0, true, None),
+            (1, false, Some(Failing)),
+            (2, false, None),
+            // a write slips through at the edge of full: still the same condition
+            (3, true, None),
+            (4, false, None),
+            (13, true, None),
+            // ten quiet seconds after the last failure: over
+            (14, true, Some(Recovered)),
+            (15, true, None),
+            (16, false, Some(Failing)),
+            (30, true, Some(Recovered)),
+        ];
+        for (s, ok, want) in table {
+            assert_eq!(l.note(ok, at(s)), want, "at {s} s, ok {ok}");
+        }
+        assert!(!l.failing());
     }
 }
 

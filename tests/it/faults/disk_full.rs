@@ -198,7 +198,8 @@ fn fault_full_data_disk_degrades_and_recovers() {
     wait_for("the 50 new bars", secs(30.0), || {
         (count(&store) == 250).then_some(())
     });
-    wait_for("the recovery in the log", secs(10.0), || {
+    // Said once writes have worked for WriteLatch::QUIET (10 s) after the last failure.
+    wait_for("the recovery in the log", secs(40.0), || {
         env.stderr()
             .contains("the runtime state file can be written again")
             .then_some(())
