@@ -292,9 +292,16 @@ fn out_of_file_descriptors_the_control_socket_backs_off_instead_of_spinning() {
     drop(clients);
     // The 20 clients were accepted on recovery and count against the connection cap until the
     // supervisor sees them hang up: `status` gets through once it has.
-    wait_for("status to answer after the clients left", secs(10.0), || {
-        env.run(&["status"], secs(10.0)).status.success().then_some(())
-    });
+    wait_for(
+        "status to answer after the clients left",
+        secs(10.0),
+        || {
+            env.run(&["status"], secs(10.0))
+                .status
+                .success()
+                .then_some(())
+        },
+    );
     assert_eq!(env.state().unwrap()["modules"]["a"]["state"], "RUNNING");
     assert_eq!(sup.stop(), Some(0));
 }
