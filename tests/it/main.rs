@@ -15,6 +15,7 @@ mod cost;
 mod dashboard;
 mod demo;
 mod eye;
+mod eye_read_model;
 mod faults;
 mod history;
 mod hostile;

@@ -1,10 +1,14 @@
 //! Seeds a store for `scripts/bench-eye`: SYMBOLS symbols x PER signals (each with its
-//! governor log line) through `Store::record_decision`, the same path the brain writes by.
+//! governor log line) through the store's signal write path (`signals::record_decision`, as
+//! brain writes), 500 signals per transaction (`Store::record_backfill` without progress
+//! rows): one commit per signal made seeding MariaDB take minutes on a busy disk.
 //! Usage: bench_seed URL SYMBOLS PER. Prints the symbol names' pattern and a few signal ids.
 //! Idempotent: ids are deterministic, so a second run writes nothing.
 
 use aivex_store::{GovernorLogRecord, SignalRecord, Store};
 use serde_json::json;
+
+const BATCH: usize = 500;
 
 fn arg(i: usize, name: &str) -> Result<String, String> {
     std::env::args()
@@ -23,6 +27,7 @@ fn main() -> Result<(), String> {
     let now = jiff::Timestamp::now().as_second();
     let t0 = std::time::Instant::now();
     let mut written = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
     for k in 0..per {
         for i in 0..symbols {
             let symbol = format!("BENCH{i:04}");
@@ -67,11 +72,18 @@ fn main() -> Result<(), String> {
                 config_hash: "bench".into(),
                 at,
             };
-            if store.record_decision(&s, &g).map_err(|e| e.to_string())? {
-                written += 1;
+            batch.push((s, g));
+            if batch.len() == BATCH {
+                written += store
+                    .record_backfill(&batch, &[])
+                    .map_err(|e| e.to_string())? as u64;
+                batch.clear();
             }
         }
     }
+    written += store
+        .record_backfill(&batch, &[])
+        .map_err(|e| e.to_string())? as u64;
     eprintln!(
         "bench_seed: {written} new signals of {} in {:.1}s",
         symbols * per,

@@ -331,6 +331,57 @@ pub fn page_json(rows: &[PageRow], limit: usize) -> Result<String, ApiError> {
     })
 }
 
+/// The body `page_json` writes, from signals already rendered by `signal_json` (the read
+/// model keeps them so): `{"count":n,"signals":[...],"next_cursor":...}`.
+pub fn page_json_rendered<'a>(
+    signals: impl ExactSizeIterator<Item = &'a str>,
+    next_cursor: Option<&str>,
+) -> String {
+    let count = signals.len();
+    // Signals render to about 0.8 KiB each: the rest is room for the response head that
+    // `http::into_bytes` puts in front without a second buffer.
+    let mut out = String::with_capacity(512 + count * 1024);
+    out.push_str("{\"count\":");
+    out.push_str(&count.to_string());
+    out.push_str(",\"signals\":[");
+    for (i, s) in signals.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(s);
+    }
+    out.push_str("],\"next_cursor\":");
+    match next_cursor {
+        // A cursor is hex (encode_cursor): a JSON string without escapes.
+        Some(c) => {
+            out.push('"');
+            out.push_str(c);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out
+}
+
+/// The entity tag of a signal response: `m` and the read model's version, or `s` and one
+/// symbol's version, quoted.
+pub fn etag(kind: char, version: i64) -> String {
+    format!("\"{kind}{version}\"")
+}
+
+/// Whether an `If-None-Match` header names `tag` (weak comparison, as RFC 9110 asks for
+/// If-None-Match; `*` names any). A header longer than a list of tags gets no match.
+pub fn etag_matches(header: Option<&str>, tag: &str) -> bool {
+    let Some(h) = header else {
+        return false;
+    };
+    h.len() <= 4096
+        && h.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
 /// The longest feedback horizon accepted: 10 years.
 pub const MAX_HORIZON_S: i64 = 10 * 365 * 86_400;
 
@@ -653,6 +704,57 @@ mod tests {
         assert_eq!(&one, second);
         let g: Value = serde_json::from_str(&governor_json(&rows[1].1[0]).unwrap()).unwrap();
         assert_eq!(&g, &second["governor"]);
+    }
+
+    #[test]
+    fn rendered_pages_equal_serialized_ones() {
+        let sig = |id: &str, at: i64| SignalRecord {
+            id: id.into(),
+            symbol: "AAPL".into(),
+            created_at: at,
+            direction: -1,
+            score: 0.25,
+            confidence: 0.5,
+            horizon_s: 60,
+            components_json: "{\"chart\":{\"value\":1}}".into(),
+            decision: "deny".into(),
+            reasons: "COOLDOWN_ACTIVE".into(),
+            origin: "live".into(),
+            recorded_at: at,
+        };
+        let rows: Vec<PageRow> = vec![(sig("b", 20), vec![], None), (sig("a", 10), vec![], None)];
+        for limit in [1, 2, 5] {
+            let page = rows.get(..limit).unwrap_or(&rows);
+            let rendered: Vec<String> = page
+                .iter()
+                .map(|(s, g, o)| signal_json(s, g, o.as_ref()).unwrap_or_default())
+                .collect();
+            let next = (rows.len() > limit)
+                .then(|| encode_cursor(page[limit - 1].0.created_at, &page[limit - 1].0.id));
+            assert_eq!(
+                page_json_rendered(rendered.iter().map(String::as_str), next.as_deref()),
+                page_json(&rows, limit).unwrap_or_default(),
+                "limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn etag_table() {
+        let tag = etag('m', 42);
+        assert_eq!(tag, "\"m42\"");
+        for (h, want) in [
+            (None, false),
+            (Some("\"m42\""), true),
+            (Some("W/\"m42\""), true),
+            (Some("\"m41\", \"m42\""), true),
+            (Some("*"), true),
+            (Some("\"m4\""), false),
+            (Some("m42"), false),
+            (Some("\"s42\""), false),
+        ] {
+            assert_eq!(etag_matches(h, &tag), want, "{h:?}");
+        }
     }
 
     #[test]

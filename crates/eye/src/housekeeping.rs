@@ -1,10 +1,10 @@
 //! What Eye's module cycle does between requests: probe the store, the inputs and the data
 //! directory's free space for `/health`, find newly stored signals and publish them (with their
-//! governor decision) on the event hub and in the metrics, tail the supervisor's
-//! `history.jsonl` for module state changes, and write `/health`'s verdict
-//! (`contract::HealthVerdict`) to the run's `state/health.json` when it changes (and once a
-//! minute while it holds), which the supervisor turns into `health_degraded` /
-//! `health_recovered` alerts.
+//! governor decision) on the event hub and in the metrics, bring the read model (`model.rs`)
+//! up to the store's version, tail the supervisor's `history.jsonl` for module state changes,
+//! and write `/health`'s verdict (`contract::HealthVerdict`) to the run's `state/health.json`
+//! when it changes (and once a minute while it holds), which the supervisor turns into
+//! `health_degraded` / `health_recovered` alerts.
 //!
 //! It owns the "what is new" bookkeeping: signals are found by `created_at` inside a sliding
 //! overlap window and de-duplicated by id (the brain stamps `created_at` with its clock, and a
@@ -130,6 +130,14 @@ impl Housekeeping {
         if store_ok {
             if let Err(e) = self.poll_signals(app, now_unix as i64) {
                 log::warn!("eye: polling new signals failed: {e}");
+                self.store = None;
+            }
+        }
+        // After the poll: a signal announced on /events is in the model by then (the model
+        // may be ahead of the events, never behind them).
+        if let Some(store) = self.store.as_ref() {
+            if let Err(e) = app.model.refresh(store) {
+                log::warn!("eye: refreshing the read model failed: {e}");
                 self.store = None;
             }
         }

@@ -194,23 +194,54 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 /// The bytes of a response: status line, headers and (unless `with_body` is false, for
-/// `HEAD`) the body. `Content-Length` is the body's length either way, as for `GET`.
-/// `Cache-Control: no-store` unless the response sets its own (the dashboard's assets).
+/// `HEAD`) the body. `Content-Length` is the body's length either way, as for `GET`. A 304
+/// has neither body nor content headers. `Cache-Control` is the response's own when it sets
+/// one (the dashboard's assets); otherwise a response with an `ETag` may be stored by a
+/// client but must be revalidated (`no-cache`), and any other must not be stored.
 pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
+    let mut out = head(resp, keep_alive).into_bytes();
+    if with_body && resp.status != 304 {
+        out.extend_from_slice(&resp.body);
+    }
+    out
+}
+
+/// `response_bytes` of a response given away: the head goes in front of the body in the
+/// body's own buffer (one move of the body within it, no second buffer of its size: a page
+/// of signals is tens of KiB, and every large allocation and free is an mmap and munmap
+/// with musl's allocator).
+pub fn into_bytes(resp: Response, keep_alive: bool, with_body: bool) -> Vec<u8> {
+    let head = head(&resp, keep_alive);
+    let mut out = resp.body;
+    if !with_body || resp.status == 304 {
+        out.clear();
+    }
+    out.splice(0..0, head.into_bytes());
+    out
+}
+
+fn head(resp: &Response, keep_alive: bool) -> String {
+    let tagged = resp.headers.iter().any(|(k, _)| *k == "ETag");
     let own_cache = resp.headers.iter().any(|(k, _)| *k == "Cache-Control");
-    let mut h = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Connection: {}\r\n",
-        resp.status,
-        reason(resp.status),
-        resp.content_type,
-        resp.body.len(),
-        if own_cache {
-            ""
+    let mut h = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if resp.status != 304 {
+        h.push_str(&format!(
+            "Content-Type: {}\r\nContent-Length: {}\r\n",
+            resp.content_type,
+            resp.body.len()
+        ));
+    }
+    if !own_cache {
+        h.push_str(if tagged {
+            "Cache-Control: no-cache\r\n"
         } else {
             "Cache-Control: no-store\r\n"
-        },
+        });
+    }
+    h.push_str(&format!(
+        "Connection: {}\r\n",
         if keep_alive { "keep-alive" } else { "close" }
-    );
+    ));
     for (k, v) in &resp.headers {
         h.push_str(k);
         h.push_str(": ");
@@ -218,11 +249,7 @@ pub fn response_bytes(resp: &Response, keep_alive: bool, with_body: bool) -> Vec
         h.push_str("\r\n");
     }
     h.push_str("\r\n");
-    let mut out = h.into_bytes();
-    if with_body {
-        out.extend_from_slice(&resp.body);
-    }
-    out
+    h
 }
 
 #[cfg(test)]
@@ -293,11 +320,29 @@ mod tests {
         let r = Response::json(200, "{\"a\":1}".into()).with_header("X-A", "b");
         let get = response_bytes(&r, true, true);
         let head = response_bytes(&r, true, false);
+        assert_eq!(into_bytes(r.clone(), true, true), get);
+        assert_eq!(into_bytes(r.clone(), true, false), head);
         assert!(get.ends_with(b"\r\n\r\n{\"a\":1}"));
         assert_eq!(head.len(), get.len() - 7);
         let text = String::from_utf8_lossy(&head);
         assert!(text.contains("Content-Length: 7\r\n"), "{text}");
         assert!(text.contains("X-A: b\r\n"), "{text}");
         assert!(text.ends_with("\r\n\r\n"), "{text}");
+        assert!(text.contains("Cache-Control: no-store\r\n"), "{text}");
+        let not_modified = Response {
+            status: 304,
+            content_type: "application/json",
+            headers: vec![("ETag", "\"m1\"".into())],
+            body: b"ignored".to_vec(),
+        };
+        assert_eq!(
+            into_bytes(not_modified.clone(), true, true),
+            response_bytes(&not_modified, true, true)
+        );
+        let text = String::from_utf8_lossy(&response_bytes(&not_modified, true, true)).to_string();
+        assert_eq!(
+            text,
+            "HTTP/1.1 304 Not Modified\r\nCache-Control: no-cache\r\nConnection: keep-alive\r\nETag: \"m1\"\r\n\r\n"
+        );
     }
 }

@@ -27,6 +27,7 @@ mod health;
 mod housekeeping;
 mod http;
 mod metrics;
+mod model;
 mod openapi;
 mod server;
 mod stream;
@@ -75,9 +76,11 @@ impl Eye {
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
             data_dir: env.data_dir.clone(),
+            model: model::ReadModel::default(),
             run: run.clone(),
             metrics: metrics::Metrics::default(),
             probe: Mutex::new(None),
+            states: app::StateCache::default(),
             probe_stale_after_s: (env.interval_s * 3.0).max(10.0),
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),

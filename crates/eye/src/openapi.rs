@@ -275,7 +275,13 @@ fn operation(handler: Handler, public: bool, summary: &str) -> Value {
                 params.insert(0, json!({"name": "symbol", "in": "path", "required": true, "schema": symbol_schema()}));
             }
             op.insert("parameters".into(), Value::Array(params));
-            responses.insert("200".into(), ok_json("A page of signals", "SignalPage"));
+            let mut page = ok_json("A page of signals", "SignalPage");
+            page["headers"] = json!({"ETag": {"description": "the version of the data the page reflects", "schema": {"type": "string"}}});
+            responses.insert("200".into(), page);
+            responses.insert(
+                "304".into(),
+                json!({"description": "Not modified: If-None-Match named the current ETag"}),
+            );
             responses.insert("400".into(), error_response("Bad query parameter"));
         }
         Handler::Feedback => {

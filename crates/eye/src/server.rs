@@ -6,7 +6,9 @@
 //! when auth is off, answer `HEAD` as `GET` without the body, run `App::handle`, and write the
 //! response without ever blocking (what the client cannot take at once goes back to the front
 //! stage with the connection, under one deadline for the whole response). At most `workers`
-//! requests run at once and at most `queue` complete requests wait. It must not parse request
+//! requests run at once and at most `queue` complete requests wait. A worker that takes a
+//! feedback POST also takes the feedback POSTs queued behind it and stores them in one
+//! transaction (one commit for a burst), answering each on its own. It must not parse request
 //! heads (the front stage does) nor decide responses (`App::handle` does).
 
 use crate::app::{App, Outcome, StoreSlot};
@@ -16,6 +18,7 @@ use crate::conn::{Back, Returns};
 use crate::error::ApiError;
 use crate::front::Front;
 use crate::http::{self, Limits, Request, Response};
+use crate::openapi::{self, Handler, Match};
 use crate::stream;
 use std::collections::VecDeque;
 use std::io;
@@ -85,6 +88,36 @@ impl Queue {
         }
     }
 }
+
+impl Queue {
+    /// Moves up to `max` more queued feedback POSTs into `batch` (in queue order; the other
+    /// requests keep their places).
+    fn take_feedbacks(&self, batch: &mut Vec<Job>, max: usize) {
+        let mut q = self.lock();
+        let mut i = 0;
+        while i < q.len() && batch.len() < max {
+            if q.get(i).is_some_and(|j| is_feedback(&j.req)) {
+                if let Some(j) = q.remove(i) {
+                    batch.push(j);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Whether a request is a `POST /signals/feedback`.
+fn is_feedback(req: &Request) -> bool {
+    req.method == "POST"
+        && matches!(
+            openapi::route(&req.method, &req.path),
+            Match::Found(Handler::Feedback, _, _)
+        )
+}
+
+/// Feedback POSTs a worker takes from the queue at once (one transaction, one commit).
+const FEEDBACK_BATCH: usize = 64;
 
 /// Drops the queued requests whose clients have closed, in one poll(2) over all of them.
 fn drop_gone(q: &mut VecDeque<Job>) {
@@ -228,8 +261,73 @@ impl Drop for Server {
 fn worker(app: &Arc<App>, queue: &Queue, returns: &Returns, addr: SocketAddr, lim: &Limits) {
     let mut slot = StoreSlot::default();
     while let Some(job) = queue.pop(app) {
-        serve(app, &mut slot, job, returns, addr, lim);
+        if is_feedback(&job.req) {
+            // Feedback waiting behind this one is stored with it: one commit (one fsync on
+            // MariaDB) for a burst instead of one per request.
+            let mut batch = vec![job];
+            queue.take_feedbacks(&mut batch, FEEDBACK_BATCH);
+            serve_feedbacks(app, &mut slot, batch, returns, addr, lim);
+        } else {
+            serve(app, &mut slot, job, returns, addr, lim);
+        }
     }
+}
+
+/// Serves a batch of feedback POSTs: clients that have gone are dropped unheard, a `Host`
+/// the server does not answer for gets 421 (auth off), the rest are stored together.
+fn serve_feedbacks(
+    app: &Arc<App>,
+    slot: &mut StoreSlot,
+    batch: Vec<Job>,
+    returns: &Returns,
+    addr: SocketAddr,
+    lim: &Limits,
+) {
+    let t0 = Instant::now();
+    let mut live = Vec::with_capacity(batch.len());
+    for job in batch {
+        if job.conn.gone() {
+            continue;
+        }
+        if app.cfg.tokens.is_empty()
+            && !auth::host_allowed(job.req.header("host"), addr, &app.cfg.hosts)
+        {
+            let e = ApiError::new(
+                421,
+                "misdirected_request",
+                "the Host header names no address this server answers for (its listen address, localhost, or [eye] hosts)",
+            );
+            answer(app, job, Response::error(&e), "unmatched", t0, returns, lim);
+            continue;
+        }
+        live.push(job);
+    }
+    let reqs: Vec<&Request> = live.iter().map(|j| &j.req).collect();
+    let resps = app.handle_feedbacks(slot, &reqs);
+    for (job, resp) in live.into_iter().zip(resps) {
+        answer(app, job, resp, "/signals/feedback", t0, returns, lim);
+    }
+}
+
+/// Counts and writes one answer, handing the connection back to the front stage.
+fn answer(
+    app: &Arc<App>,
+    job: Job,
+    resp: Response,
+    route: &'static str,
+    t0: Instant,
+    returns: &Returns,
+    lim: &Limits,
+) {
+    let keep = job.req.keep_alive && !app.stop.load(Ordering::SeqCst);
+    app.metrics.request(
+        route,
+        method_label(&job.req.method),
+        resp.status,
+        t0.elapsed().as_secs_f64(),
+    );
+    let out = http::into_bytes(resp, keep, true);
+    returns.send(finish(job.conn, out, keep, lim));
 }
 
 /// A fixed label set for the method so a client cannot grow the metrics without bound.
@@ -288,7 +386,7 @@ fn serve(
             // Counted before the write, so a client that reads the answer sees it in /metrics.
             app.metrics
                 .request(route, label, resp.status, t0.elapsed().as_secs_f64());
-            let out = http::response_bytes(&resp, keep, !head_only);
+            let out = http::into_bytes(resp, keep, !head_only);
             returns.send(finish(conn, out, keep, lim));
         }
     }

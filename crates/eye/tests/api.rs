@@ -32,6 +32,7 @@ both!(
     feedback_is_idempotent_mysql
 );
 both!(auth_on, auth_on_sqlite, auth_on_mysql);
+both!(feedback_burst, feedback_burst_sqlite, feedback_burst_mysql);
 both!(
     openapi_matches_routes,
     openapi_matches_routes_sqlite,
@@ -571,4 +572,77 @@ fn health_modules_metrics(b: Backend) {
     assert_eq!(r.status, 503);
     let r = f.get("/modules", None);
     assert_eq!((r.status, r.code().as_str()), (503, "state_unavailable"));
+}
+
+/// A burst of concurrent feedback POSTs (stored in shared transactions): every one gets its
+/// own answer: created, a repeat of a pair from the same burst (one 201, the others 200 with
+/// the first row), an unknown signal 404, a bad body 422; exactly the created rows are stored.
+fn feedback_burst(b: Backend) {
+    let Some(mut f) = Fixture::new(b, |_| {}) else {
+        return;
+    };
+    let sym = f.symbol(0);
+    let id = f.signal(&sym, f.base, 0, false);
+    let addr = f.addr;
+    let post = move |body: String| {
+        let req = format!(
+            "POST /signals/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        common::raw(addr, req.as_bytes())
+    };
+    let mut bodies: Vec<(String, u16)> = (0..24)
+        .map(|i| {
+            (
+                json!({"signal_id": id, "outcome": "hit", "source": format!("burst-{i}")})
+                    .to_string(),
+                201,
+            )
+        })
+        .collect();
+    for _ in 0..4 {
+        bodies.push((
+            json!({"signal_id": id, "outcome": "miss", "source": "same"}).to_string(),
+            0,
+        ));
+    }
+    bodies.push((
+        json!({"signal_id": "nope", "outcome": "hit", "source": "x"}).to_string(),
+        404,
+    ));
+    bodies.push((
+        json!({"signal_id": id, "outcome": "win", "source": "x"}).to_string(),
+        422,
+    ));
+    let handles: Vec<_> = bodies
+        .iter()
+        .map(|(body, _)| {
+            let body = body.clone();
+            std::thread::spawn(move || post(body))
+        })
+        .collect();
+    let got: Vec<common::Resp> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|_| panic!("a poster panicked")))
+        .collect();
+    let mut same = Vec::new();
+    for ((body, want), r) in bodies.iter().zip(&got) {
+        if *want == 0 {
+            same.push(r.status);
+            assert_eq!(r.json()["feedback"]["source"], "same", "{}", r.body);
+        } else {
+            assert_eq!(r.status, *want, "{body}: {}", r.body);
+        }
+    }
+    same.sort();
+    assert_eq!(
+        same,
+        vec![200, 200, 200, 201],
+        "one of the repeated pair is created"
+    );
+    let stored = f
+        .store
+        .feedback_since(None)
+        .unwrap_or_else(|e| panic!("feedback: {e}"));
+    assert_eq!(stored.len(), 25);
 }

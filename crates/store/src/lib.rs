@@ -42,6 +42,17 @@ macro_rules! db_write {
     };
 }
 
+/// `db_read!` inside one read-only transaction: every statement of `$body` reads the same
+/// committed state (a page and its context never torn by a writer in between).
+macro_rules! db_snapshot {
+    ($store:expr, |$db:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite(b) => b.snapshot(|$db| $body),
+            $crate::Backend::Mysql(b) => b.snapshot(|$db| $body),
+        }
+    };
+}
+
 mod counts;
 mod db;
 mod error;
@@ -61,8 +72,9 @@ pub use tables::fundamentals::Fundamental;
 pub use tables::governor_log::{GovernorCount, GovernorFilter, GovernorLogRecord};
 pub use tables::news_articles::{Article, ArticleSentiment};
 pub use tables::ohlcv::{Candle, OhlcvRow};
-pub use tables::signal_feedback::{Feedback, OutcomeFilter, OutcomeRow};
+pub use tables::signal_feedback::{Feedback, FeedbackWrite, OutcomeFilter, OutcomeRow};
 pub use tables::signals::{SignalFilter, SignalRecord};
+pub use tables::signals_latest::{LatestRow, ModelChanges, SignalContext, SignalPage};
 pub use url::redact_url;
 pub use workers::Workers;
 

@@ -54,6 +54,8 @@ pub(crate) const SQLITE: &[Migration] = embedded!(
     3 "signal_recorded_at" "0003_signal_recorded_at.sql",
     4 "fundamental_filings" "0004_fundamental_filings.sql",
     5 "backfill_progress" "0005_backfill_progress.sql",
+    6 "signals_latest" "0006_signals_latest.sql",
+    7 "signals_version" "0007_signals_version.sql",
 );
 
 pub(crate) const MYSQL: &[Migration] = embedded!(
@@ -63,10 +65,12 @@ pub(crate) const MYSQL: &[Migration] = embedded!(
     3 "signal_recorded_at" "0003_signal_recorded_at.sql",
     4 "fundamental_filings" "0004_fundamental_filings.sql",
     5 "backfill_progress" "0005_backfill_progress.sql",
+    6 "signals_latest" "0006_signals_latest.sql",
+    7 "signals_version" "0007_signals_version.sql",
 );
 
 /// The schema version this binary needs (the highest embedded migration).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The migrations of a dialect.
 pub(crate) fn embedded(dialect: Dialect) -> &'static [Migration] {

@@ -12,8 +12,8 @@ use crate::error::{scrub, Result, StoreError};
 use crate::url::MysqlParams;
 use mysql::prelude::Queryable;
 use mysql::{
-    IsolationLevel, OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn, Row, SslOpts,
-    Transaction, TxOpts, Value,
+    AccessMode, IsolationLevel, OptsBuilder, Pool, PoolConstraints, PoolOpts, PooledConn, Row,
+    SslOpts, Transaction, TxOpts, Value,
 };
 use std::time::Duration;
 
@@ -291,6 +291,23 @@ impl Mysql {
             }
             log::warn!("mysql: deadlock, retrying the transaction (attempt {attempt})");
         }
+    }
+
+    /// Runs `body` in one read-only REPEATABLE READ transaction started WITH CONSISTENT
+    /// SNAPSHOT: every statement in it reads the same committed state.
+    pub(crate) fn snapshot<T>(
+        &self,
+        body: impl FnOnce(&mut MysqlDb<'_, Transaction<'_>>) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.conn()?;
+        let opts = TxOpts::default()
+            .set_isolation_level(Some(IsolationLevel::RepeatableRead))
+            .set_with_consistent_snapshot(true)
+            .set_access_mode(Some(AccessMode::ReadOnly));
+        let mut tx = conn.start_transaction(opts).map_err(|e| self.err(e))?;
+        let value = body(&mut MysqlDb::new(&mut tx, &self.password))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(value)
     }
 
     fn tx_opts() -> TxOpts {

@@ -149,6 +149,19 @@ impl Sqlite {
         body(&mut SqliteDb { conn: &self.conn })
     }
 
+    /// Runs `body` in one read transaction (`BEGIN DEFERRED`): in WAL mode every statement in
+    /// it reads the same snapshot, the one its first read saw, while writers go on.
+    pub(crate) fn snapshot<T>(
+        &self,
+        body: impl FnOnce(&mut SqliteDb<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let tx = self.conn.unchecked_transaction().map_err(map_err)?;
+        let value = body(&mut SqliteDb { conn: &tx })?;
+        // Nothing was written: ending it only releases the snapshot.
+        tx.commit().map_err(map_err)?;
+        Ok(value)
+    }
+
     /// Runs `body` in one `BEGIN IMMEDIATE` transaction and commits; an error rolls it back.
     pub(crate) fn write<T>(
         &mut self,

@@ -19,6 +19,7 @@ pub(crate) mod news_articles;
 pub(crate) mod ohlcv;
 pub(crate) mod signal_feedback;
 pub(crate) mod signals;
+pub(crate) mod signals_latest;
 
 use crate::error::{Result, StoreError};
 

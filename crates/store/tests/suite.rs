@@ -23,9 +23,15 @@ use std::time::Duration;
 
 #[path = "suite/history.rs"]
 mod history;
+#[path = "suite/read_model.rs"]
+mod read_model;
 use history::{
     backfill_progress_and_batches, fundamental_filings_are_kept, signal_origin_and_recorded_at,
     version_1_rows_survive_the_migrations,
+};
+use read_model::{
+    read_model_snapshots_while_writing, signals_latest_backfilled_by_its_migration,
+    signals_latest_follows_every_write,
 };
 
 /// Held shared by every MariaDB case and exclusively by cases that stop the server.
@@ -863,6 +869,9 @@ suite_cases! {
     fundamental_filings_are_kept,
     backfill_progress_and_batches,
     version_1_rows_survive_the_migrations,
+    signals_latest_backfilled_by_its_migration,
+    signals_latest_follows_every_write,
+    read_model_snapshots_while_writing,
 }
 
 // ---------------------------------------------------------------------------------------

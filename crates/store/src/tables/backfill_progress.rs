@@ -102,8 +102,9 @@ fn record<D: Db>(
     progress: &[BackfillProgress],
 ) -> Result<usize> {
     let mut written = 0;
+    let mut version = None;
     for (s, g) in decisions {
-        if signals::record_decision(db, s, g)? {
+        if signals::record_decision(db, s, g, &mut version)? {
             written += 1;
         }
     }

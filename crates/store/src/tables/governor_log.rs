@@ -97,6 +97,21 @@ fn logs_query<'a>(ids: &[&'a str]) -> (String, Vec<Param<'a>>) {
     )
 }
 
+/// The log lines of each of `ids`, in the order of `ids` (oldest first within one).
+pub(crate) fn logs_of<D: Db>(db: &mut D, ids: &[&str]) -> Result<Vec<Vec<GovernorLogRecord>>> {
+    let mut by_id: HashMap<String, Vec<GovernorLogRecord>> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let (q, p) = logs_query(chunk);
+        for g in db.rows::<GovernorLogRecord>(&q, &p)? {
+            by_id.entry(g.signal_id.clone()).or_default().push(g);
+        }
+    }
+    Ok(ids
+        .iter()
+        .map(|id| by_id.remove(*id).unwrap_or_default())
+        .collect())
+}
+
 /// Which decisions `Store::governor_decisions` and `Store::governor_counts` look at.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GovernorFilter {
@@ -192,18 +207,7 @@ impl Store {
     /// The governor log lines of each of `ids`, in the order of `ids` (oldest first within
     /// one), in one query per few hundred ids: what a page of signals needs.
     pub fn governor_logs_for(&self, ids: &[&str]) -> Result<Vec<Vec<GovernorLogRecord>>> {
-        let mut by_id: HashMap<String, Vec<GovernorLogRecord>> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let (q, p) = logs_query(chunk);
-            let lines: Vec<GovernorLogRecord> = db_read!(self, |db| db.rows(&q, &p))?;
-            for g in lines {
-                by_id.entry(g.signal_id.clone()).or_default().push(g);
-            }
-        }
-        Ok(ids
-            .iter()
-            .map(|id| by_id.remove(*id).unwrap_or_default())
-            .collect())
+        db_read!(self, |db| logs_of(db, ids))
     }
 
     /// Decisions matching `f`, newest first, at most `limit`.

@@ -9,8 +9,9 @@
 
 use crate::db::{placeholders, Cells, Db, Decode, Dialect, Param};
 use crate::error::{Result, StoreError};
-use crate::tables::{finite, non_empty};
+use crate::tables::{finite, non_empty, signals, signals_latest};
 use crate::Store;
+use aivex_core::contract::AUTO_FEEDBACK_SOURCE;
 use std::collections::HashMap;
 
 /// Feedback rows of up to this many signals per query (well under every dialect's placeholder
@@ -69,8 +70,10 @@ pub(crate) fn validate(f: &Feedback) -> Result<()> {
     Ok(())
 }
 
-/// Inserts unless (signal_id, source) exists, then reads back the stored row.
-fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
+/// Inserts unless (signal_id, source) exists; a repeat reads back the row stored first. A new automatic
+/// outcome (`AUTO_FEEDBACK_SOURCE`, which the signal endpoints show) stamps its symbol with
+/// a read-model version: `version` holds the transaction's, taken on first need.
+fn insert<D: Db>(db: &mut D, f: &Feedback, version: &mut Option<i64>) -> Result<(Feedback, bool)> {
     let on_repeat = match D::DIALECT {
         Dialect::Sqlite => "ON CONFLICT (signal_id, source) DO NOTHING",
         // `id = id` makes a repeat a no-op with 0 affected rows instead of an error.
@@ -82,6 +85,18 @@ fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
         &format!("INSERT INTO signal_feedback ({COLS}) VALUES {marks} {on_repeat}"),
         &args,
     )? == 1;
+    if created && f.source == AUTO_FEEDBACK_SOURCE {
+        let v = match *version {
+            Some(v) => v,
+            None => signals_latest::bump(db)?,
+        };
+        *version = Some(v);
+        signals_latest::touch(db, v, &f.signal_id)?;
+    }
+    if created {
+        // What was just inserted is what is stored: no read back (a round trip per POST).
+        return Ok((f.clone(), true));
+    }
     let stored = db
         .rows::<Feedback>(
             &format!("SELECT {COLS} FROM signal_feedback WHERE signal_id = ? AND source = ?"),
@@ -96,6 +111,38 @@ fn insert<D: Db>(db: &mut D, f: &Feedback) -> Result<(Feedback, bool)> {
             ))
         })?;
     Ok((stored, created))
+}
+
+/// What `Store::record_feedbacks` did with one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedbackWrite {
+    /// Stored now (the row is what was given).
+    Created(Feedback),
+    /// Feedback from that source on that signal existed: the row stored first.
+    Exists(Feedback),
+    /// No signal has that id: nothing stored.
+    UnknownSignal,
+}
+
+/// The feedback row from `source` of each of `ids`, in the order of `ids`.
+pub(crate) fn feedback_of<D: Db>(
+    db: &mut D,
+    ids: &[&str],
+    source: &str,
+) -> Result<Vec<Option<Feedback>>> {
+    let mut by_id: HashMap<String, Feedback> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let q = format!(
+            "SELECT {COLS} FROM signal_feedback WHERE source = ? AND signal_id IN ({marks})"
+        );
+        let mut p = vec![Param::Text(source)];
+        p.extend(chunk.iter().map(|id| Param::Text(id)));
+        for f in db.rows::<Feedback>(&q, &p)? {
+            by_id.insert(f.signal_id.clone(), f);
+        }
+    }
+    Ok(ids.iter().map(|id| by_id.remove(*id)).collect())
 }
 
 /// A signal with the outcome one feedback source gave it (None while it has none).
@@ -191,7 +238,7 @@ impl Store {
     /// signal is a constraint error (DataValidation).
     pub fn insert_feedback(&mut self, f: &Feedback) -> Result<(Feedback, bool)> {
         validate(f)?;
-        db_write!(self, |db| insert(db, f))
+        db_write!(self, |db| insert(db, f, &mut None))
     }
 
     /// Stores a batch of feedback rows in one transaction, each unless feedback from the same
@@ -203,8 +250,9 @@ impl Store {
         }
         db_write!(self, |db| {
             let mut created = 0;
+            let mut version = None;
             for f in rows {
-                if insert(db, f)?.1 {
+                if insert(db, f, &mut version)?.1 {
                     created += 1;
                 }
             }
@@ -212,24 +260,38 @@ impl Store {
         })
     }
 
+    /// Stores each row (as `insert_feedback` does) in one transaction, so concurrent
+    /// submissions share one commit; a row about an unknown signal is reported as such
+    /// instead of failing the others. Returns what happened to each row, in order.
+    pub fn record_feedbacks(&mut self, rows: &[Feedback]) -> Result<Vec<FeedbackWrite>> {
+        for f in rows {
+            validate(f)?;
+        }
+        db_write!(self, |db| {
+            let ids: Vec<&str> = rows.iter().map(|f| f.signal_id.as_str()).collect();
+            let known: std::collections::HashSet<String> =
+                signals::existing_ids(db, &ids)?.into_iter().collect();
+            let mut version = None;
+            let mut out = Vec::with_capacity(rows.len());
+            for f in rows {
+                out.push(if !known.contains(&f.signal_id) {
+                    FeedbackWrite::UnknownSignal
+                } else {
+                    match insert(db, f, &mut version)? {
+                        (row, true) => FeedbackWrite::Created(row),
+                        (row, false) => FeedbackWrite::Exists(row),
+                    }
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// The feedback row from `source` of each of `ids`, in the order of `ids` (None where
     /// there is none), in one query per few hundred ids: what a page of signals needs to show
     /// its automatic outcome.
     pub fn feedback_of(&self, ids: &[&str], source: &str) -> Result<Vec<Option<Feedback>>> {
-        let mut by_id: HashMap<String, Feedback> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let q = format!(
-                "SELECT {COLS} FROM signal_feedback WHERE source = ? AND signal_id IN ({marks})"
-            );
-            let mut p = vec![Param::Text(source)];
-            p.extend(chunk.iter().map(|id| Param::Text(id)));
-            let rows: Vec<Feedback> = db_read!(self, |db| db.rows(&q, &p))?;
-            for f in rows {
-                by_id.insert(f.signal_id.clone(), f);
-            }
-        }
-        Ok(ids.iter().map(|id| by_id.remove(*id)).collect())
+        db_read!(self, |db| feedback_of(db, ids, source))
     }
 
     /// Feedback at or after `since` (all without it), oldest first.

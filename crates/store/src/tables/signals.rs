@@ -11,6 +11,7 @@
 use crate::db::{column, placeholders, qualified, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
 use crate::tables::governor_log::{self, GovernorLogRecord};
+use crate::tables::signals_latest;
 use crate::tables::{finite, invalid, non_empty, one_of, symbol};
 use crate::Store;
 use aivex_core::contract::Origin;
@@ -124,11 +125,14 @@ pub(crate) fn validate(s: &SignalRecord, g: &GovernorLogRecord) -> Result<()> {
     governor_log::validate(g, &s.id)
 }
 
-/// Inserts the signal unless its id exists; its log line only when it was inserted.
+/// Inserts the signal unless its id exists; its log line, a new read-model version and the
+/// symbol's `signals_latest` row only when it was inserted. `version` is the transaction's
+/// read-model version, taken on first need (one per transaction, however many signals).
 pub(crate) fn record_decision<D: Db>(
     db: &mut D,
     s: &SignalRecord,
     g: &GovernorLogRecord,
+    version: &mut Option<i64>,
 ) -> Result<bool> {
     let on_repeat = match D::DIALECT {
         Dialect::Sqlite => "ON CONFLICT (id) DO NOTHING",
@@ -143,13 +147,56 @@ pub(crate) fn record_decision<D: Db>(
     )? == 1;
     if inserted {
         governor_log::insert(db, g)?;
+        let v = match *version {
+            Some(v) => v,
+            None => signals_latest::bump(db)?,
+        };
+        *version = Some(v);
+        signals_latest::note_signal(db, v, s)?;
     }
     Ok(inserted)
 }
 
-/// How a dialect finds the latest signal per symbol.
+/// Signals with these ids (those that exist), in no particular order.
+pub(crate) fn by_ids<D: Db>(db: &mut D, ids: &[&str]) -> Result<Vec<SignalRecord>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let q = format!("SELECT {COLS} FROM signals WHERE id IN ({marks})");
+        let p: Vec<Param<'_>> = chunk.iter().map(|id| Param::Text(id)).collect();
+        out.extend(db.rows::<SignalRecord>(&q, &p)?);
+    }
+    Ok(out)
+}
+
+/// Which of these ids are stored signals.
+pub(crate) fn existing_ids<D: Db>(db: &mut D, ids: &[&str]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let q = format!("SELECT id FROM signals WHERE id IN ({marks})");
+        let p: Vec<Param<'_>> = chunk.iter().map(|id| Param::Text(id)).collect();
+        out.extend(column::<String>(db, &q, &p)?);
+    }
+    Ok(out)
+}
+
+/// Signals matching `filter`, newest first (what `Store::signals_query` runs).
+pub(crate) fn query<D: Db>(db: &mut D, filter: &SignalFilter) -> Result<Vec<SignalRecord>> {
+    let (q, p) = signals_query(filter, Latest::of(D::DIALECT, filter));
+    db.rows(&q, &p)
+}
+
+/// Signals of up to this many ids per query (well under every dialect's placeholder limit).
+const IDS_PER_QUERY: usize = 500;
+
+/// How a query finds the latest signal per symbol.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Latest {
+    /// Through `signals_latest` (one indexed read, both dialects): when no filter other than
+    /// the symbol, the cursor and the limit is given, the latest matching signal of a symbol
+    /// is its latest signal.
+    Table,
     /// One indexed lookup per distinct symbol (SQLite: a correlated subquery per row made
     /// `/signals` scan the whole history there).
     PerSymbol,
@@ -160,12 +207,45 @@ enum Latest {
 }
 
 impl Latest {
-    fn of(dialect: Dialect) -> Latest {
+    fn of(dialect: Dialect, f: &SignalFilter) -> Latest {
+        let plain = f.since.is_none()
+            && f.until.is_none()
+            && f.decision.is_none()
+            && f.min_confidence.is_none()
+            && f.origin.is_none()
+            && f.without_feedback_from.is_none();
         match dialect {
+            _ if plain => Latest::Table,
             Dialect::Sqlite => Latest::PerSymbol,
             Dialect::Mysql => Latest::PerRow,
         }
     }
+}
+
+/// `(sql, params)` of a `latest_per_symbol` query through `signals_latest` (only the symbol,
+/// the cursor and the limit of `f` apply).
+fn latest_query(f: &SignalFilter) -> (String, Vec<Param<'_>>) {
+    let mut sql = format!(
+        "SELECT {} FROM signals_latest l JOIN signals s ON s.id = l.signal_id WHERE 1 = 1",
+        qualified(COLS, "s")
+    );
+    let mut params = Vec::new();
+    if let Some(s) = &f.symbol {
+        sql.push_str(" AND l.symbol = ?");
+        params.push(Param::Text(s));
+    }
+    if let Some((at, id)) = &f.after {
+        sql.push_str(" AND (l.created_at < ? OR (l.created_at = ? AND l.signal_id < ?))");
+        params.push(Param::Int(*at));
+        params.push(Param::Int(*at));
+        params.push(Param::Text(id));
+    }
+    sql.push_str(" ORDER BY l.created_at DESC, l.signal_id DESC");
+    if let Some(n) = f.limit {
+        sql.push_str(" LIMIT ?");
+        params.push(Param::Int(i64::try_from(n).unwrap_or(i64::MAX)));
+    }
+    (sql, params)
 }
 
 /// The filters of a `SignalFilter` except the cursor, on table alias `alias`.
@@ -208,6 +288,9 @@ fn signal_filters<'a>(f: &'a SignalFilter, alias: &str, sql: &mut String, p: &mu
 /// `latest_per_symbol`, a signal is kept only when no other signal of its symbol matching
 /// the same filters is newer; the cursor and limit apply after that.
 fn signals_query(f: &SignalFilter, latest: Latest) -> (String, Vec<Param<'_>>) {
+    if f.latest_per_symbol && latest == Latest::Table {
+        return latest_query(f);
+    }
     let mut sql = format!("SELECT {} FROM signals s WHERE 1 = 1", qualified(COLS, "s"));
     let mut params = Vec::new();
     signal_filters(f, "s", &mut sql, &mut params);
@@ -222,6 +305,8 @@ fn signals_query(f: &SignalFilter, latest: Latest) -> (String, Vec<Param<'_>>) {
                     " ORDER BY s2.created_at DESC, s2.id DESC LIMIT 1) FROM (SELECT DISTINCT symbol FROM signals) d)",
                 );
             }
+            // Answered by `latest_query` above.
+            Latest::Table => {}
             Latest::PerRow => {
                 sql.push_str(
                     " AND s.id = (SELECT s2.id FROM signals s2 WHERE s2.symbol = s.symbol",
@@ -250,7 +335,7 @@ impl Store {
     /// signal id: returns false and writes nothing when the id already exists.
     pub fn record_decision(&mut self, s: &SignalRecord, g: &GovernorLogRecord) -> Result<bool> {
         validate(s, g)?;
-        db_write!(self, |db| record_decision(db, s, g))
+        db_write!(self, |db| record_decision(db, s, g, &mut None))
     }
 
     /// Allowed signals created at or after `since`, for one symbol or all.
@@ -306,10 +391,7 @@ impl Store {
 
     /// Signals matching `filter`, newest first (keyset paging with `after`).
     pub fn signals_query(&self, filter: &SignalFilter) -> Result<Vec<SignalRecord>> {
-        db_read!(self, |db| {
-            let (q, p) = signals_query(filter, Latest::of(dialect_of(db)));
-            db.rows(&q, &p)
-        })
+        db_read!(self, |db| query(db, filter))
     }
 
     pub fn signal(&self, id: &str) -> Result<Option<SignalRecord>> {
@@ -317,11 +399,6 @@ impl Store {
         let rows: Vec<SignalRecord> = db_read!(self, |db| db.rows(&q, &[Param::Text(id)]))?;
         Ok(rows.into_iter().next())
     }
-}
-
-/// The dialect of a `Db` value (for a closure that cannot name its type).
-fn dialect_of<D: Db>(_: &D) -> Dialect {
-    D::DIALECT
 }
 
 #[cfg(test)]
@@ -364,11 +441,37 @@ mod tests {
     fn per_row_latest_for_mysql() {
         let f = SignalFilter {
             latest_per_symbol: true,
+            decision: Some("allow".into()),
             ..Default::default()
         };
-        let (sql, _) = signals_query(&f, Latest::of(Dialect::Mysql));
+        let (sql, _) = signals_query(&f, Latest::of(Dialect::Mysql, &f));
         assert!(sql.contains("s.id = (SELECT s2.id FROM signals s2 WHERE s2.symbol = s.symbol"));
-        let (sql, _) = signals_query(&f, Latest::of(Dialect::Sqlite));
+        let (sql, _) = signals_query(&f, Latest::of(Dialect::Sqlite, &f));
         assert!(sql.contains("FROM (SELECT DISTINCT symbol FROM signals) d"));
+    }
+
+    #[test]
+    fn plain_latest_reads_the_latest_table_in_both_dialects() {
+        let f = SignalFilter {
+            latest_per_symbol: true,
+            symbol: Some("AAPL".into()),
+            after: Some((10, "x".into())),
+            limit: Some(50),
+            ..Default::default()
+        };
+        for d in [Dialect::Sqlite, Dialect::Mysql] {
+            let (sql, params) = signals_query(&f, Latest::of(d, &f));
+            assert!(sql.contains("FROM signals_latest l JOIN signals s ON s.id = l.signal_id"));
+            assert!(sql.ends_with("ORDER BY l.created_at DESC, l.signal_id DESC LIMIT ?"));
+            assert_eq!((params.len(), sql.matches('?').count()), (5, 5), "{sql}");
+        }
+        // Without latest_per_symbol the history query is unchanged.
+        let h = SignalFilter {
+            symbol: Some("AAPL".into()),
+            ..Default::default()
+        };
+        let (sql, _) = signals_query(&h, Latest::of(Dialect::Sqlite, &h));
+        assert!(sql.starts_with("SELECT s.id"), "{sql}");
+        assert!(!sql.contains("signals_latest"), "{sql}");
     }
 }
