@@ -10,7 +10,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The health checks Eye knows, in report order.
-pub const CHECKS: &[&str] = &["modules", "heartbeats", "supervisor", "store", "freshness"];
+pub const CHECKS: &[&str] = &[
+    "modules",
+    "heartbeats",
+    "supervisor",
+    "store",
+    "freshness",
+    "disk",
+];
 
 /// The validated `[eye]` table. Keys (all optional):
 ///
@@ -36,7 +43,7 @@ pub const CHECKS: &[&str] = &["modules", "heartbeats", "supervisor", "store", "f
 /// | `sse_keepalive_s` | 15 | comment line sent on an idle stream |
 /// | `event_buffer` | 1024 | recent events kept for `Last-Event-ID` resume |
 /// | `state_stale_after_s` | 15 | supervisor state older than this fails `supervisor` |
-/// | `health.fail_on` | all checks | which of `modules`, `heartbeats`, `supervisor`, `store`, `freshness` make `/health` 503 |
+/// | `health.fail_on` | all checks | which of `modules`, `heartbeats`, `supervisor`, `store`, `freshness`, `disk` make `/health` 503 |
 /// | `freshness` | `{}` | per input kind (`chart`, `news`, `metrics`): max age in seconds of its newest input |
 #[derive(Clone, PartialEq)]
 pub struct EyeConfig {

@@ -506,7 +506,7 @@ fn health_modules_metrics(b: Backend) {
     let v = r.json();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["modules"]["news"]["state"], "RUNNING");
-    assert_eq!(v["checks"].as_array().map(|a| a.len()), Some(5));
+    assert_eq!(v["checks"].as_array().map(|a| a.len()), Some(6));
 
     let running = json!({"state": "RUNNING", "restarts": 0, "heartbeat_age_s": 1.0, "heartbeat_ttl_s": 60.0, "last_exit": null});
     let table = [
