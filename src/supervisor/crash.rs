@@ -44,8 +44,7 @@ impl Supervisor {
             source: "supervisor",
             output_tail: output::tail(&self.run.log_file(&s.spec.name), 20, 8192),
         };
-        if let Err(e) = records::write(&self.run.dir, &rec, self.cfg.runtime.crash_keep) {
-            log::warn!("cannot write crash record for {}: {e}", rec.module);
-        }
+        let r = records::write(&self.run.dir, &rec, self.cfg.runtime.crash_keep);
+        self.run.crash_written(&r);
     }
 }

@@ -46,6 +46,22 @@ pub(super) fn enforce_budget(cfg: &Config, live: &Path) {
     }
 }
 
+/// How long a new supervisor waits for the lock a dead one's dying children still hold.
+const LOCK_HANDOVER: Duration = Duration::from_secs(3);
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(s) => !matches!(
+            s.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next()),
+            Some("Z" | "X")
+        ),
+    }
+}
+
 /// Takes an exclusive lock on the data directory so two supervisors never share it.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
     use std::os::fd::AsRawFd;
@@ -64,13 +80,32 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
         .open(&path)
         .map_err(|e| SupervisorError::Io(format!("cannot open {}: {e}", path.display())))?;
     // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    let try_lock = || unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    // A supervisor SIGKILLed while forking a module leaves a child between fork and exec that
+    // still holds a copy of the lock's descriptor until its parent-death signal lands, a moment
+    // later: when the recorded holder is dead, wait that moment out instead of refusing.
+    let mut waited = Duration::ZERO;
+    while !try_lock() {
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        return Err(SupervisorError::Busy(format!(
-            "another aivex supervisor (pid {}) is already running on data dir {}",
-            holder.trim(),
-            data_dir.display()
-        )));
+        let holder = holder.trim();
+        let dead = holder.parse::<i32>().is_ok_and(|pid| !process_alive(pid));
+        if !dead || waited >= LOCK_HANDOVER {
+            return Err(SupervisorError::Busy(if dead {
+                format!(
+                    "data dir {} is locked by a process left behind by the dead supervisor \
+                     (pid {holder}), still after {:.0}s",
+                    data_dir.display(),
+                    LOCK_HANDOVER.as_secs_f64()
+                )
+            } else {
+                format!(
+                    "another aivex supervisor (pid {holder}) is already running on data dir {}",
+                    data_dir.display()
+                )
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
     }
     let _ = f.set_len(0);
     let _ = std::fs::write(&path, std::process::id().to_string());
@@ -203,6 +238,9 @@ impl Supervisor {
                 data_dir.display()
             ))
         })?;
+        // The group record names this run before any module of it exists: a module forked in
+        // the moment before its group is recorded is then still found by its run id.
+        leftovers::save(&data_dir, &run.id, &[]);
         enforce_budget(&cfg, &run.dir);
         let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
         let boot = rundir::bootstrap_text(

@@ -15,6 +15,11 @@
 //! group whose leader then exited too: start times alone cannot tell those apart. A record
 //! without a session or run id (written by an older aivex) is not acted on. `plan` is pure; this
 //! file must not kill anything `plan` did not choose.
+//!
+//! A process in no recorded group is killed when its environment carries the recorded run's
+//! `AIVEX_RUN_ID`: a module forked in the moment between fork and its group's record (the
+//! supervisor SIGKILLed right then), and anything it started. A run id names one supervisor of
+//! one boot.
 
 use super::child::parse_stat;
 use aivex_core::contract::RunLayout;
@@ -117,6 +122,18 @@ pub fn plan(
             }
         }
     }
+    // A module forked in the moment before its group was recorded (the supervisor SIGKILLed
+    // between fork and the record) is in no recorded group, but it and whatever it started
+    // carry the recorded run's id in their initial environment: a run id names one supervisor
+    // of one boot, so nothing else has it.
+    if !run_id.is_empty() {
+        for p in procs {
+            let grouped = groups.iter().any(|g| g.pgid == p.pgid);
+            if !grouped && p.pid != me && run_id_of(p.pid).as_deref() == Some(run_id) {
+                out.kill.push(p.pid);
+            }
+        }
+    }
     for v in [&mut out.kill, &mut out.spare] {
         v.sort_unstable();
         v.dedup();
@@ -171,7 +188,7 @@ pub fn reap_previous(data_dir: &Path) -> usize {
     let Ok(f) = serde_json::from_slice::<File>(&bytes) else {
         return 0;
     };
-    if f.boot_id != boot_id() || f.groups.is_empty() {
+    if f.boot_id != boot_id() || (f.groups.is_empty() && f.run_id.is_empty()) {
         return 0;
     }
     if f.run_id.is_empty() || f.groups.iter().any(|g| g.sid <= 0) {
@@ -249,9 +266,9 @@ mod tests {
 
     #[test]
     fn plan_only_hits_provably_ours() {
-        // Leader gone, grandchild left in the group: killed.
+        // Leader gone, grandchild left in the group: killed; a stranger elsewhere is not.
         assert_eq!(
-            kill(&[g(100, 50)], &[p(101, 100, 60), p(5, 5, 1)], 1, &[]),
+            kill(&[g(100, 50)], &[p(101, 100, 60), p(5, 5, 1)], 1, &[5]),
             vec![101]
         );
         // Leader alive with the recorded start time (supervisor died, leader somehow alive).
@@ -303,6 +320,25 @@ mod tests {
                 spare: vec![101, 102]
             }
         );
+    }
+
+    #[test]
+    fn a_module_forked_before_its_record_goes_by_its_run_id() {
+        // Group 200 was spawned, the supervisor died before recording it: its processes carry
+        // the run id and go; a stranger in no recorded group, and ourselves, stay.
+        let procs = [p(201, 200, 70), p(202, 200, 71), p(300, 300, 5), p(7, 7, 1)];
+        let got = plan(RUN, &[g(100, 50)], &procs, 7, &env_without(&[300]));
+        assert_eq!(
+            got,
+            Plan {
+                kill: vec![201, 202],
+                spare: vec![]
+            }
+        );
+        // Without a run id in the record, nothing outside the groups is touched.
+        assert!(plan("", &[], &procs, 7, &|_| Some(String::new()))
+            .kill
+            .is_empty());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! of modules; the pipe gives back-pressure, so a chatty module cannot outrun the size cap. This
 //! file owns the pipes and the log files and nothing else: no policy, no process control.
 
+use aivex_platform::{WriteChange, WriteLatch};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -23,6 +24,7 @@ pub struct RotatingLog {
     size: u64,
     max_bytes: u64,
     keep: u32,
+    latch: WriteLatch,
 }
 
 impl RotatingLog {
@@ -34,6 +36,7 @@ impl RotatingLog {
             size: 0,
             max_bytes: max_bytes.max(1024),
             keep,
+            latch: WriteLatch::default(),
         }
     }
 
@@ -57,9 +60,25 @@ impl RotatingLog {
             }
             let room = (self.max_bytes - self.size.min(self.max_bytes)) as usize;
             let n = buf.len().min(room.max(1));
-            if let Some(f) = self.file.as_mut() {
-                // A full disk must not stop supervision: the bytes are dropped, the module runs.
-                let _ = f.write_all(&buf[..n]);
+            if self.file.is_none() {
+                self.file = append(&self.path);
+            }
+            // A full disk must not stop supervision: the bytes are dropped, the module runs,
+            // and the log says so when it starts and when it ends, not per write.
+            let r = match self.file.as_mut() {
+                Some(f) => f.write_all(&buf[..n]),
+                None => Err(io::Error::other("the file cannot be opened")),
+            };
+            match (self.latch.note(r.is_ok(), std::time::Instant::now()), &r) {
+                (Some(WriteChange::Failing), Err(e)) => log::warn!(
+                    "cannot write {}: {e}; module output is dropped, and this is not logged again \
+                     until a write succeeds",
+                    self.path.display()
+                ),
+                (Some(WriteChange::Recovered), _) => {
+                    log::info!("{} can be written again", self.path.display())
+                }
+                _ => {}
             }
             self.size += n as u64;
             buf = &buf[n..];
@@ -76,13 +95,13 @@ impl RotatingLog {
             }
             let _ = std::fs::rename(&self.path, numbered(&self.path, 1));
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .ok();
+        self.file = append(&self.path);
         self.size = 0;
     }
+}
+
+fn append(path: &Path) -> Option<File> {
+    OpenOptions::new().create(true).append(true).open(path).ok()
 }
 
 pub fn numbered(path: &Path, i: u32) -> PathBuf {
@@ -216,6 +235,7 @@ fn run(rx: Receiver<Msg>, wake: OwnedFd) {
     let mut wake = File::from(wake);
     let mut sources: Vec<Source> = Vec::new();
     let mut logs: HashMap<String, RotatingLog> = HashMap::new();
+    let mut latches: HashMap<String, WriteLatch> = HashMap::new();
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(sources.len() + 1);
@@ -249,7 +269,11 @@ fn run(rx: Receiver<Msg>, wake: OwnedFd) {
         for i in closed.into_iter().rev() {
             let s = sources.swap_remove(i);
             if !sources.iter().any(|o| o.module == s.module) {
-                logs.remove(&s.module);
+                // The next process of the module inherits whether its log is failing, so a
+                // full disk is reported once per condition, not once per restart.
+                if let Some(log) = logs.remove(&s.module) {
+                    latches.insert(s.module.clone(), log.latch);
+                }
             }
         }
         if pfds[0].revents != 0 {
@@ -264,8 +288,11 @@ fn run(rx: Receiver<Msg>, wake: OwnedFd) {
                         max_bytes,
                         keep,
                     }) => {
-                        logs.entry(module.clone())
-                            .or_insert_with(|| RotatingLog::open(log, max_bytes, keep));
+                        logs.entry(module.clone()).or_insert_with(|| {
+                            let mut l = RotatingLog::open(log, max_bytes, keep);
+                            l.latch = latches.remove(&module).unwrap_or_default();
+                            l
+                        });
                         sources.push(Source {
                             module,
                             file: File::from(fd),

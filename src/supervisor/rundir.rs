@@ -2,11 +2,12 @@
 //!
 //! Owns creating a run (its subdirectories, the `runs/current` link), the history file handle and
 //! the state and BOOTSTRAP.md writes (atomic, through `aivex_platform::write_atomic`). The paths
-//! themselves are the run layout contract (`aivex_core::contract::RunLayout` / `RunPaths`). It
-//! decides nothing about modules.
+//! themselves are the run layout contract (`aivex_core::contract::RunLayout` / `RunPaths`). A
+//! write that fails (a full disk) is logged when the failures start and when they end, never
+//! once per write. It decides nothing about modules.
 
 use aivex_core::contract::{RunLayout, RunPaths};
-use aivex_platform::write_atomic;
+use aivex_platform::{write_atomic, WriteChange, WriteLatch};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,28 @@ pub struct RunDir {
     pub id: String,
     pub dir: PathBuf,
     history: Option<std::fs::File>,
+    latches: Latches,
+}
+
+/// One latch per kind of write the supervisor makes into its run directory.
+#[derive(Default)]
+struct Latches {
+    state: WriteLatch,
+    history: WriteLatch,
+    crash: WriteLatch,
+}
+
+/// Logs a write result when it changes the condition: the first failure says why, the first
+/// success after failures says the condition is over.
+fn report<T>(latch: &mut WriteLatch, what: &str, r: &std::io::Result<T>) {
+    match (latch.note(r.is_ok(), std::time::Instant::now()), r) {
+        (Some(WriteChange::Failing), Err(e)) => log::warn!(
+            "cannot write {what}: {e}; its last good version stays, and this is not logged again \
+             until a write succeeds"
+        ),
+        (Some(WriteChange::Recovered), _) => log::info!("{what} can be written again"),
+        _ => {}
+    }
 }
 
 impl RunDir {
@@ -45,6 +68,7 @@ impl RunDir {
             id,
             dir: paths.dir,
             history,
+            latches: Latches::default(),
         })
     }
 
@@ -65,11 +89,14 @@ impl RunDir {
     }
 
     /// Writes the runtime state atomically (temp file + rename in the same directory).
-    pub fn write_state(&self, state: &aivex_core::contract::RuntimeState) -> std::io::Result<()> {
-        write_atomic(
+    /// Rewrites the state file atomically (a failure keeps the last good one, and is logged
+    /// once per condition).
+    pub fn write_state(&mut self, state: &aivex_core::contract::RuntimeState) {
+        let r = write_atomic(
             &self.state_file(),
             &serde_json::to_vec_pretty(state).unwrap_or_default(),
-        )
+        );
+        report(&mut self.latches.state, "the runtime state file", &r);
     }
 
     /// Appends one event to `history.jsonl`.
@@ -77,8 +104,14 @@ impl RunDir {
         if let Some(f) = self.history.as_mut() {
             let mut line = serde_json::to_vec(&event).unwrap_or_default();
             line.push(b'\n');
-            let _ = f.write_all(&line);
+            let r = f.write_all(&line);
+            report(&mut self.latches.history, "history.jsonl", &r);
         }
+    }
+
+    /// Logs a crash record write's result, once per condition.
+    pub fn crash_written<T>(&mut self, r: &std::io::Result<T>) {
+        report(&mut self.latches.crash, "crash records", r);
     }
 
     pub fn write_bootstrap(&self, text: &str) -> std::io::Result<()> {

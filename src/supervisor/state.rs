@@ -150,9 +150,7 @@ impl Supervisor {
 
     pub(super) fn write_state(&mut self, now: Mono) {
         let st = self.runtime_state(now);
-        if let Err(e) = self.run.write_state(&st) {
-            log::warn!("cannot write runtime state: {e}");
-        }
+        self.run.write_state(&st);
         self.dirty = false;
         // On the grid, so the refresh shares its wake-up with the status line and the budget.
         self.next_state_write = order::grid_next(now, STATE_REFRESH);

@@ -137,6 +137,18 @@ impl Env {
         }
     }
 
+    /// Starts a prepared command (from `cmd`) in the background as the test's supervisor,
+    /// its output going to `stdout.txt` and `stderr.txt` like `start`'s.
+    pub fn start_cmd(&self, mut cmd: Command) -> Supervisor {
+        let out = std::fs::File::create(self.dir.join("stdout.txt")).unwrap();
+        let err = std::fs::File::create(self.dir.join("stderr.txt")).unwrap();
+        let child = cmd.stdout(out).stderr(err).spawn().unwrap();
+        Supervisor {
+            child: Some(child),
+            dir: self.dir.clone(),
+        }
+    }
+
     /// Starts `aivex run --config CONFIG` (a path relative to the test directory) in the
     /// background with extra variables, e.g. a copy of the shipped `config/aivex.toml`.
     pub fn start_config(&self, config: &str, vars: &[(&str, &str)]) -> Supervisor {

@@ -136,6 +136,14 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
     let c: i32 = c_line.strip_prefix("C ").unwrap().parse().unwrap();
     let (a_pgid, a) = (a[0], a[1]);
     reaper.pids.extend([a, c]);
+    // The sleepers are announced at fork; C carries the run id only once it has exec'd sleep
+    // (its initial environment), which a loaded box can delay past the next supervisor's start.
+    for pid in [a, c] {
+        wait_for(&format!("{pid} to exec sleep"), secs(10.0), || {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cmd.starts_with(b"sleep\0").then_some(())
+        });
+    }
 
     // A: the hole. A group of its own whose leader has exited, in the recorded session, not
     // started by the run: the leader check cannot tell it from ours.
@@ -173,10 +181,15 @@ fn cleanup_spares_an_unrelated_group_that_reuses_a_recorded_pgid() {
         "the unrelated process in a reused group was killed"
     );
     assert!(alive(b), "the process in another session was killed");
-    let err = env.stderr();
-    assert!(
-        err.contains("left alone 2 process(es)") && err.contains("killed 1 leftover"),
-        "{err}"
-    );
+    // The log lines follow the kills: wait for them (C's death alone does not order them).
+    let said = || {
+        let err = env.stderr();
+        err.contains("left alone 2 process(es)") && err.contains("killed 1 leftover")
+    };
+    let end = std::time::Instant::now() + secs(10.0);
+    while !said() && std::time::Instant::now() < end {
+        std::thread::sleep(secs(0.02));
+    }
+    assert!(said(), "{}", env.stderr());
     assert_eq!(sup2.stop(), Some(0));
 }

@@ -18,6 +18,7 @@ mod dashboard;
 mod demo;
 mod eye;
 mod eye_read_model;
+mod faults;
 mod history;
 mod hostile;
 mod leftovers;

@@ -29,6 +29,8 @@ pub struct App {
     /// May hold a password: only ever handed to `Store::open`.
     pub db_url: String,
     pub state_file: PathBuf,
+    /// The data directory, whose filesystem's free space the `disk` health check watches.
+    pub data_dir: PathBuf,
     /// The run directory (module logs for `/modules/{name}/log`).
     pub run: RunPaths,
     pub events: EventHub,

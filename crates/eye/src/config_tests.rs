@@ -52,9 +52,9 @@ fn config_table() {
             "AIVEX_EYE_TOKEN item 0: a token may hold only visible",
         ),
         (
-            json!({"health": {"fail_on": ["disk"]}}),
+            json!({"health": {"fail_on": ["memory"]}}),
             None,
-            "[eye] health.fail_on: item 0 is \"disk\"",
+            "[eye] health.fail_on: item 0 is \"memory\"",
         ),
         (
             json!({"freshness": {"prices": 10}}),
@@ -105,6 +105,9 @@ fn config_table() {
             .unwrap_or_default();
         assert!(got.starts_with(want), "{t}: got {got:?}, want {want:?}");
     }
+    // The disk check is one of the checks health may fail on.
+    let c = EyeConfig::from_parts(&json!({"health": {"fail_on": ["disk"]}}), None, None).unwrap();
+    assert_eq!(c.fail_on, ["disk"]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! store and freshness probes, the configuration and an explicit `now`.
 //!
 //! It owns which conditions fail which check (`modules`, `heartbeats`, `supervisor`, `store`,
-//! `freshness`) and the shape of the `/health` body. It must not read files, the clock or the
+//! `freshness`, `disk`) and the shape of the `/health` body. It must not read files, the clock or the
 //! store: the caller gathers those inputs.
 
 use aivex_core::contract::{ModuleState, ModuleStatus, RuntimeState};
@@ -17,9 +17,15 @@ pub struct Probe {
     pub store: Result<(), String>,
     /// Newest `as_of` and row count per component kind, or why it could not be read.
     pub inputs: Result<BTreeMap<String, (i64, u64)>, String>,
+    /// Bytes available to aivex on the data directory's filesystem, or why it is unknown.
+    pub disk_free: Result<u64, String>,
     /// The cluster tables (None outside a cluster).
     pub cluster: Option<Result<crate::cluster::View, String>>,
 }
+
+/// Below this much free space on the data directory's filesystem the `disk` check fails: the
+/// state file, the logs and the SQLite store can no longer be written reliably.
+pub const MIN_FREE_BYTES: u64 = 1 << 20;
 
 /// What `evaluate` needs besides the state document.
 pub struct Inputs<'a> {
@@ -221,6 +227,32 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
         detail,
     });
 
+    let (ok, detail) = match fresh_probe.map(|p| &p.disk_free) {
+        None => (
+            false,
+            "data directory's free space not probed recently".to_string(),
+        ),
+        Some(Err(e)) => (false, format!("data directory's free space unknown: {e}")),
+        Some(Ok(free)) if *free < MIN_FREE_BYTES => (
+            false,
+            format!(
+                "the data directory's filesystem is full: {} KiB free (below {} KiB): the state \
+                 file, logs and store cannot be written",
+                free >> 10,
+                MIN_FREE_BYTES >> 10
+            ),
+        ),
+        Some(Ok(free)) => (
+            true,
+            format!("{} MiB free on the data directory's filesystem", free >> 20),
+        ),
+    };
+    checks.push(Check {
+        name: "disk",
+        ok,
+        detail,
+    });
+
     let (ok, detail) =
         crate::cluster::check(inp.cluster, fresh_probe.and_then(|p| p.cluster.as_ref()));
     checks.push(Check {
@@ -276,6 +308,15 @@ mod tests {
             store: Ok(()),
             inputs: Ok(BTreeMap::from([("news".to_string(), (900, 3))])),
             cluster: None,
+            disk_free: Ok(50 << 20),
+        };
+        let disk_full = Probe {
+            disk_free: Ok(MIN_FREE_BYTES - 1),
+            ..good_probe.clone()
+        };
+        let disk_unknown = Probe {
+            disk_free: Err("statvfs: permission denied".into()),
+            ..good_probe.clone()
         };
         let bad_store = Probe {
             store: Err("database unavailable: x".into()),
@@ -400,7 +441,7 @@ mod tests {
                 Some(&old_probe),
                 &fresh_news,
                 &all,
-                &["store", "freshness"],
+                &["store", "freshness", "disk"],
             ),
             (
                 "never probed",
@@ -408,7 +449,31 @@ mod tests {
                 None,
                 &none,
                 &all,
-                &["store"],
+                &["store", "disk"],
+            ),
+            (
+                "disk full",
+                ok_state.clone(),
+                Some(&disk_full),
+                &none,
+                &all,
+                &["disk"],
+            ),
+            (
+                "disk unknown",
+                ok_state.clone(),
+                Some(&disk_unknown),
+                &none,
+                &all,
+                &["disk"],
+            ),
+            (
+                "disk full but not in fail_on",
+                ok_state.clone(),
+                Some(&disk_full),
+                &none,
+                &only_store,
+                &[],
             ),
             (
                 "news stale",
@@ -479,6 +544,7 @@ mod tests {
             store: Ok(()),
             inputs: Ok(BTreeMap::new()),
             cluster: None,
+            disk_free: Ok(1 << 30),
         };
         let (healthy, body) = evaluate(&Inputs {
             state: Err("no such file".into()),

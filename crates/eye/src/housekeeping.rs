@@ -1,9 +1,9 @@
-//! What Eye's module cycle does between requests: probe the store and the inputs for
-//! `/health`, find newly stored signals and publish them (with their governor decision) on
-//! the event hub and in the metrics, bring the read model (`model.rs`) up to the store's
-//! version, tail the supervisor's `history.jsonl` for module state changes, and write
-//! `/health`'s verdict (`contract::HealthVerdict`) to the run's `state/health.json` when it
-//! changes (and once a minute while it holds), which the supervisor turns into
+//! What Eye's module cycle does between requests: probe the store, the inputs and the data
+//! directory's free space for `/health`, find newly stored signals and publish them (with their
+//! governor decision) on the event hub and in the metrics, bring the read model (`model.rs`)
+//! up to the store's version, tail the supervisor's `history.jsonl` for module state changes,
+//! and write `/health`'s verdict (`contract::HealthVerdict`) to the run's `state/health.json`
+//! when it changes (and once a minute while it holds), which the supervisor turns into
 //! `health_degraded` / `health_recovered` alerts.
 //!
 //! It owns the "what is new" bookkeeping: signals are found by `created_at` inside a sliding
@@ -150,6 +150,7 @@ impl Housekeeping {
     }
 
     fn probe(&mut self, app: &App, now_unix: f64) -> Probe {
+        let disk_free = free_bytes(&app.data_dir);
         let result = (|| {
             if self.store.is_none() {
                 let s = crate::app::open_store(&app.db_url)?;
@@ -192,6 +193,7 @@ impl Housekeeping {
                 store: Ok(()),
                 inputs: Ok(kinds),
                 cluster,
+                disk_free,
             },
             Err(e) => {
                 self.store = None;
@@ -201,6 +203,7 @@ impl Housekeeping {
                     store: Err(msg.clone()),
                     inputs: Err(msg.clone()),
                     cluster: app.cluster.as_ref().map(|_| Err(msg)),
+                    disk_free,
                 }
             }
         }
@@ -376,6 +379,23 @@ fn announce(app: &App, kind: &'static str, signal_id: &str, rendered: Result<Str
             e.message
         ),
     }
+}
+
+/// Bytes available to an unprivileged writer on the filesystem holding `dir` (statvfs).
+fn free_bytes(dir: &std::path::Path) -> Result<u64, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: a NUL in the path", dir.display()))?;
+    // SAFETY: statvfs fills the zeroed struct we own from a valid NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(format!(
+            "statvfs {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ impl Eye {
             events: events::EventHub::new(cfg.event_buffer, start_ms.saturating_mul(1000)),
             db_url: env.database_url.clone(),
             state_file: run.state_file(),
+            data_dir: env.data_dir.clone(),
             model: model::ReadModel::default(),
             run: run.clone(),
             metrics: metrics::Metrics::default(),

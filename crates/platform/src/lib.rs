@@ -17,7 +17,7 @@ pub mod time;
 
 pub use budget::{enforce, plan, Budget, Entry, EntryKind, PruneReport};
 pub use error::PlatformError;
-pub use fs::write_atomic;
+pub use fs::{write_atomic, WriteChange, WriteLatch};
 pub use logging::{init, LogFormat, LogOptions};
 pub use notify::{watchdog_due, Notifier, WatchdogGate};
 
