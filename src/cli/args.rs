@@ -53,6 +53,10 @@ pub enum Command {
         config: PathBuf,
         args: ReplayArgs,
     },
+    ClusterStatus {
+        config: PathBuf,
+        json: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Clone, Copy)]
@@ -81,6 +85,7 @@ USAGE:
     aivex alert-test [--config PATH]
     aivex replay [--config PATH] --from DATE --to DATE [--step DURATION] [--symbols A,B,...]
                  [--governor FILE.toml] [--json] [--out FILE] [--signals FILE]
+    aivex cluster status [--config PATH] [--json]
     aivex --version | --help
 
 COMMANDS:
@@ -102,6 +107,9 @@ COMMANDS:
                   (00:00 UTC) or RFC 3339, both ends inclusive; --step defaults to the brain's
                   bar_interval; --governor overlays [settings.governor] keys (a what-if);
                   --out writes the JSON report, --signals one JSON line per signal
+    cluster status
+                  Every node of the cluster (alive, last seen) and every shard (holder, epoch,
+                  lease expiry, configured symbols), read from the shared MySQL/MariaDB store
 
 OPTIONS:
     -c, --config PATH   Global config (default config/aivex.toml; AIVEX_CONFIG overrides the default)
@@ -114,7 +122,7 @@ OPTIONS:
 ENVIRONMENT:
     WATCHDOG_MAX_RESTARTS, WATCHDOG_BACKOFF, WATCHDOG_HEARTBEAT_TTL   override [watchdog]
     AIVEX_DATA_DIR, AIVEX_DATABASE_URL, AIVEX_ENABLED, AIVEX_CONTROL_SOCKET, AIVEX_LOG
-    AIVEX_NODE_ID   the node id alerts carry (default: the host name)
+    AIVEX_NODE_ID   this box's node id: alerts carry it; overrides [cluster] node_id
 ";
 
 fn default_config() -> PathBuf {
@@ -263,6 +271,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                 args: replay,
             }
         }
+        "cluster" => match one("a subcommand (status)", &mut positional)?.as_str() {
+            "status" => Command::ClusterStatus { config, json },
+            other => {
+                return Err(usage(format!(
+                    "unknown cluster subcommand {other:?} (expected status)"
+                )))
+            }
+        },
         "help" => Command::Help,
         "version" => Command::Version,
         other => return Err(usage(format!("unknown command {other:?}"))),

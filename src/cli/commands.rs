@@ -31,6 +31,9 @@ pub fn dispatch(cmd: Command) -> Result<i32, CliError> {
             module,
         } => control_cmd(&config, verb, module),
         Command::Migrate { config } => tool(tools::migrate(&load(&config)?.config)),
+        Command::ClusterStatus { config, json } => {
+            tool(tools::cluster_status(&load(&config)?.config, json))
+        }
         Command::Indicators { file } => tool(tools::indicators(&file)),
         Command::NewsPreview { source, config } => tool(tools::news_preview(&source, &config)),
         Command::Calibrate {
@@ -58,7 +61,11 @@ fn alert_test(path: &Path) -> Result<i32, CliError> {
             cfg.path.display()
         )));
     }
-    let node = config::node_id(&getenv);
+    let node = if cfg.cluster.enabled {
+        cfg.cluster.node_id.clone()
+    } else {
+        config::node_id(&getenv)
+    };
     println!(
         "sending a test alert from node {node} to {} sink(s)",
         cfg.alerts.sinks.len()
@@ -165,6 +172,15 @@ fn check_config(path: &Path) -> Result<i32, CliError> {
         c.runtime.data_dir.display(),
         config::redact_url(&c.database.url)
     );
+    if c.cluster.enabled {
+        println!(
+            "cluster: node {} of {} shard(s), lease ttl {}s, ingest {}",
+            c.cluster.node_id,
+            c.cluster.shards,
+            c.cluster.lease_ttl_s,
+            c.cluster.ingest.as_str()
+        );
+    }
     Ok(0)
 }
 

@@ -66,12 +66,14 @@ struct RawGlobal {
     #[serde(default)]
     database: RawDatabase,
     #[serde(default)]
+    cluster: super::cluster::RawCluster,
+    #[serde(default)]
     alerts: RawAlerts,
 }
 
 /// The supervisor's own tables; the registry adds the ones built-ins read (`[eye]`). Any other
 /// table gets a warning: nothing reads it.
-const OWN_TABLES: &[&str] = &["watchdog", "runtime", "database", "alerts"];
+const OWN_TABLES: &[&str] = &["watchdog", "runtime", "database", "cluster", "alerts"];
 
 /// Loads `path` and every enabled module, checking each built-in's `[settings]` and the global
 /// tables built-ins own through `registry`. `getenv` supplies overrides.
@@ -151,6 +153,15 @@ pub fn load(
     runtime.data_dir = normalize(&resolve_against(&dir, &runtime.data_dir));
     runtime.modules_dir = normalize(&resolve_against(&dir, &runtime.modules_dir));
     database.url = resolve_sqlite(&database.url, &runtime.data_dir);
+    let cluster = super::cluster::build(
+        raw.cluster,
+        getenv,
+        &super::cluster::hostname,
+        &database.url,
+        path,
+        &text,
+        &mut problems,
+    );
 
     validate_watchdog(&watchdog, path, &text, &mut problems, &mut warnings);
     let alerts = alerts::parse(raw.alerts, path, &text, &mut problems);
@@ -283,6 +294,7 @@ pub fn load(
             watchdog,
             runtime,
             database,
+            cluster,
             alerts,
             modules,
             hash: hex(&hasher.finalize()),

@@ -6,6 +6,7 @@
 //! the supervisor receives a finished, validated `Config`.
 
 mod alerts;
+mod cluster;
 mod deps;
 mod env;
 mod load;
@@ -16,6 +17,7 @@ mod sandbox;
 mod watchdog;
 
 pub use alerts::{AlertsConfig, EventKind, SinkKind, SinkSpec};
+pub use cluster::{ClusterConfig, Ingest};
 pub use deps::start_order;
 pub use load::{load, Loaded};
 pub use manifest::{ModuleSpec, Ready, Run};
@@ -76,6 +78,8 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub runtime: RuntimeConfig,
     pub database: DatabaseConfig,
+    /// `[cluster]`: several boxes on one MySQL/MariaDB store.
+    pub cluster: ClusterConfig,
     pub alerts: AlertsConfig,
     /// Enabled modules that have a valid manifest, in `enabled` order.
     pub modules: Vec<ModuleSpec>,

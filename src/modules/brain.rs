@@ -11,6 +11,7 @@
 //! database URL may hold a password: only the store's redacted form is ever logged.
 
 mod backfill;
+mod fence;
 pub(crate) mod history;
 mod outcomes;
 mod plan;
@@ -48,7 +49,16 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
         &config_hash[..12.min(config_hash.len())],
         if exports { "on" } else { "off" },
     );
+    if let Some(c) = &env.cluster {
+        log::info!(
+            "brain: cluster node {} ({} shards, lease ttl {}s): composing only the shards this node holds",
+            c.node_id,
+            c.shards,
+            c.lease_ttl_s
+        );
+    }
     Ok(Box::new(Brain {
+        cluster: env.cluster.clone(),
         settings,
         backfill: backfill::Backfill::default(),
         outcomes: outcomes::Outcomes::new(),
@@ -60,6 +70,8 @@ pub fn construct(env: &ModuleEnv) -> Result<Box<dyn Module>, ModuleError> {
 }
 
 struct Brain {
+    /// Set when this box is one node of a cluster: brain then composes only held shards.
+    cluster: Option<aivex_core::contract::ClusterEnv>,
     settings: Settings,
     backfill: backfill::Backfill,
     outcomes: outcomes::Outcomes,
@@ -80,6 +92,8 @@ struct Tally {
     duplicate: usize,
     allowed: usize,
     scored: usize,
+    /// Writes refused because the lease had moved.
+    fenced: usize,
 }
 
 fn unix_now() -> i64 {
@@ -99,11 +113,18 @@ impl Module for Brain {
         let started = Instant::now();
         let now = unix_now();
         let mut tally = Tally::default();
+        // Which shards this node composes this cycle (everything on a single box).
+        let mut held = fence::Held::read(self.cluster.as_ref(), &self.store)?;
         // Back-fill first: a symbol planned now has no live signal yet, so its window reaches
         // its newest bar close.
-        let filled =
-            self.backfill
-                .run(ctx, &mut self.store, &self.settings, &self.config_hash, now)?;
+        let filled = self.backfill.run(
+            ctx,
+            &mut self.store,
+            &self.settings,
+            &self.config_hash,
+            &held,
+            now,
+        )?;
         tally.backfilled = filled.written;
         if filled.written > 0 {
             self.outcomes.rescan_backfill = true;
@@ -113,7 +134,7 @@ impl Module for Brain {
         // export. Read per symbol: one indexed lookup each is far cheaper than the store's
         // latest-per-symbol query over the whole history (0.7 s at 50,000 signals).
         let mut latest = HashMap::new();
-        self.decide(ctx, now, &mut latest, &mut tally)?;
+        self.decide(ctx, now, &mut held, &mut latest, &mut tally)?;
         let decided_ms = started.elapsed().as_millis();
         self.score_outcomes(ctx, now, &mut tally)?;
         let scored_ms = started.elapsed().as_millis();
@@ -130,7 +151,7 @@ impl Module for Brain {
         }
         log::info!(
             "event=cycle backfilled={} composed={} unchanged={} written={} duplicate={} allowed={} scored={} \
-             backfill_ms={} decide_ms={} outcomes_ms={} took_ms={}",
+             {}backfill_ms={} decide_ms={} outcomes_ms={} took_ms={}",
             tally.backfilled,
             tally.composed,
             tally.unchanged,
@@ -138,6 +159,10 @@ impl Module for Brain {
             tally.duplicate,
             tally.allowed,
             tally.scored,
+            match held.count() {
+                Some(n) => format!("shards={n} fenced={} ", tally.fenced),
+                None => String::new(),
+            },
             backfill_ms,
             decided_ms - backfill_ms,
             scored_ms - decided_ms,
@@ -197,11 +222,14 @@ impl Brain {
         &mut self,
         ctx: &mut Ctx<'_>,
         now: i64,
+        held: &mut fence::Held,
         latest: &mut HashMap<String, SignalRecord>,
         tally: &mut Tally,
     ) -> Result<(), ModuleError> {
         let rows = self.store.all_components()?;
-        let (inputs, bad) = plan::inputs_by_symbol(&rows, &self.settings.symbols);
+        let (mut inputs, bad) = plan::inputs_by_symbol(&rows, &self.settings.symbols);
+        // In a cluster, only the symbols of the shards this node holds.
+        inputs.retain(|symbol, _| held.holds(symbol));
         drop(rows);
         for err in bad {
             ctx.invalid(err);
@@ -220,6 +248,10 @@ impl Brain {
             let Some(symbol_inputs) = inputs.get(*symbol) else {
                 continue;
             };
+            // A write refused earlier this cycle dropped the shard.
+            if !held.holds(symbol) {
+                continue;
+            }
             let signal =
                 match aivex_brain::compose(symbol, symbol_inputs, &self.settings.brain, now) {
                     Ok(Some(s)) => s,
@@ -249,7 +281,7 @@ impl Brain {
             }
             let history = ledger.history(symbol, now, self.settings.governor.window_s);
             let decision = aivex_brain::evaluate(&signal, &history, &self.settings.governor, now);
-            let (srec, grec) =
+            let (mut srec, grec) =
                 match plan::decision_rows(&signal, &decision, &self.config_hash, Origin::Live, now)
                 {
                     Ok(r) => r,
@@ -258,6 +290,7 @@ impl Brain {
                         continue;
                     }
                 };
+            srec.lease = held.stamp(symbol);
             match self.store.record_decision(&srec, &grec) {
                 Ok(true) => {
                     log::info!("{}", plan::decision_line(&signal, &decision));
@@ -273,6 +306,16 @@ impl Brain {
                     // keep that decision, write nothing.
                     log::debug!("brain: signal {} for {symbol} already stored", signal.id);
                     tally.duplicate += 1;
+                }
+                Err(aivex_store::StoreError::LostLease { shard, detail }) => {
+                    // Another node holds the shard now: nothing was written, and this node
+                    // composes none of the shard's symbols until it holds it again.
+                    log::warn!(
+                        "event=lease_lost shard={shard} symbol={symbol} id={}: {detail}; not written",
+                        signal.id
+                    );
+                    held.lose(shard);
+                    tally.fenced += 1;
                 }
                 Err(e) => {
                     let err = ModuleError::from(e);

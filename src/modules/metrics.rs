@@ -8,6 +8,7 @@
 //! here. Failure policy: see `modules::ingest`.
 
 use super::ingest::{self, Deferred, Source, Summary};
+use super::shard_filter::{fetches, ShardFilter};
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
 use aivex_source::FetchOptions;
 use aivex_store::{Component, Store};
@@ -207,9 +208,15 @@ impl Module for Metrics {
     fn cycle(&mut self, ctx: &mut Ctx<'_>) -> Result<(), ModuleError> {
         let mut deferred = Deferred::default();
         let mut dirty = BTreeSet::new();
+        // `[cluster] ingest = "shard"`: only sources of symbols of shards this node holds.
+        let shards = ShardFilter::read(ctx.env.cluster.as_ref(), &self.store)?;
         for i in 0..self.sources.len() {
             if ctx.should_stop() {
                 break;
+            }
+            let symbol = self.sources.get(i).and_then(|s| s.symbol.as_deref());
+            if !fetches(shards.as_ref(), symbol) {
+                continue;
             }
             for (symbol, changed) in self.ingest(ctx, &mut deferred, i)? {
                 if changed || !self.has_component.contains(&symbol) {

@@ -10,6 +10,7 @@ pub(crate) mod ingest;
 mod metrics;
 pub(crate) mod news;
 mod probe;
+mod shard_filter;
 
 use crate::config::{Getenv, OwnedTable, Registry};
 use aivex_core::contract::env::read;

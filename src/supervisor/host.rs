@@ -291,7 +291,12 @@ impl Supervisor {
             data_dir.display(),
             cfg.modules.len()
         );
-        let node_id = crate::config::node_id(&|k| std::env::var(k).ok());
+        // A cluster node is named as its leases name it (`[cluster] node_id` counts there).
+        let node_id = if cfg.cluster.enabled {
+            cfg.cluster.node_id.clone()
+        } else {
+            crate::config::node_id(&|k| std::env::var(k).ok())
+        };
         let alerts = alerts::Alerts::start(&cfg, &run.id, node_id.clone());
         Ok(Supervisor {
             cfg,
@@ -316,6 +321,7 @@ impl Supervisor {
             all_started_notified: false,
             loop_passes: 0,
             last_watchdog: None,
+            leases: None,
             migration: None,
             groups_saved: None,
             groups_dirty: false,

@@ -19,6 +19,7 @@
 
 pub mod alerts;
 pub mod child;
+mod cluster;
 mod crash;
 mod heartbeat;
 mod host;
@@ -206,6 +207,8 @@ pub struct Supervisor {
     all_started_notified: bool,
     loop_passes: u64,
     last_watchdog: Option<Instant>,
+    /// The lease loop of `[cluster]` (its own thread; see `cluster.rs`).
+    leases: Option<cluster::LeaseLoop>,
     /// The store's automatic migration, while it runs (built-ins start after it).
     migration: Option<std::thread::JoinHandle<()>>,
     /// groups.json: when it was last written, and whether it is behind.
@@ -233,6 +236,15 @@ impl Supervisor {
 
     /// Runs until stopped (continuous/dev) or until every module finished (once).
     pub fn run(mut self) -> Outcome {
+        if self.cfg.cluster.enabled {
+            match cluster::LeaseLoop::start(self.cfg.cluster.clone(), self.cfg.database.url.clone())
+            {
+                Ok(l) => self.leases = Some(l),
+                // Without the loop this node holds no lease, so brain composes nothing: the
+                // other nodes carry the load.
+                Err(e) => log::error!("cluster: cannot start the lease loop thread: {e}"),
+            }
+        }
         self.raise_supervisor(EventKind::SupervisorStarted);
         let outcome = loop {
             let now = self.now();
@@ -285,6 +297,10 @@ impl Supervisor {
     }
 
     fn finish(mut self, outcome: Outcome) -> Outcome {
+        // Modules are down: hand this node's shards over now rather than after a ttl.
+        if let Some(l) = self.leases.take() {
+            l.stop();
+        }
         self.wait_migration();
         self.write_state(self.now());
         leftovers::save(&self.cfg.runtime.data_dir, &self.run.id, &[]);

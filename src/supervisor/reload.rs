@@ -147,6 +147,12 @@ impl Supervisor {
             log::warn!("reload: data_dir changed; it takes effect at the next start of aivex");
             new.runtime.data_dir = self.cfg.runtime.data_dir.clone();
         }
+        // The lease loop and every module's idea of this node run on one [cluster]: a change
+        // (another node id, shard count, database) waits for the next start.
+        if new.cluster != self.cfg.cluster {
+            log::warn!("reload: [cluster] changed; it takes effect at the next start of aivex");
+            new.cluster = self.cfg.cluster.clone();
+        }
         let current: Vec<Current> = self
             .slots
             .iter()

@@ -10,7 +10,7 @@ use super::policy::{Input, Limits, Mono};
 use super::{absolute, child, leftovers, limits_for, Mode, Supervisor};
 use crate::config::{self, ModuleSpec, Run};
 use aivex_core::contract::env::{read, var};
-use aivex_core::contract::ChildEnv;
+use aivex_core::contract::{ChildEnv, ClusterEnv};
 use aivex_platform::time::now_rfc3339;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -49,6 +49,12 @@ impl Supervisor {
             // The Eye token is a secret: only Eye gets it (and the address it serves on).
             eye_addr: eye.then(|| own(read::EYE_ADDR)).flatten(),
             eye_token: eye.then(|| own(read::EYE_TOKEN)).flatten(),
+            cluster: self.cfg.cluster.enabled.then(|| ClusterEnv {
+                node_id: self.cfg.cluster.node_id.clone(),
+                shards: self.cfg.cluster.shards,
+                lease_ttl_s: self.cfg.cluster.lease_ttl_s,
+                ingest_shard: self.cfg.cluster.ingest == config::Ingest::Shard,
+            }),
         }
     }
 

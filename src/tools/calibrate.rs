@@ -216,6 +216,7 @@ mod tests {
             reasons: String::new(),
             origin: "live".into(),
             recorded_at: 0,
+            lease: None,
         }
     }
 

@@ -1,11 +1,12 @@
 //! One-shot operator tools behind `aivex migrate`, `aivex indicators`, `aivex news-preview`,
-//! `aivex calibrate` and `aivex replay`. Each is a thin shell over its layer's crate, in its
+//! `aivex calibrate`, `aivex replay` and `aivex cluster status`. Each is a thin shell over its layer's crate, in its
 //! own file(s); `parse_date` is the date form every `--since`/`--from`/`--to` takes.
 //!
 //! Tools report failures as their own `ToolError`; they must not import the CLI (which calls
 //! them) nor decide exit codes: `cli` maps a `ToolError` to its exit code.
 
 mod calibrate;
+pub mod cluster;
 mod indicators;
 pub mod migrate;
 mod news_preview;
@@ -13,6 +14,7 @@ mod replay;
 mod replay_output;
 
 pub use calibrate::calibrate;
+pub use cluster::cluster_status;
 pub use indicators::indicators;
 pub use migrate::migrate;
 pub use news_preview::news_preview;

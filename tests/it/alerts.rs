@@ -375,6 +375,7 @@ fn health_alerts_follow_eye_and_allowed_signals_are_announced() {
             },
             origin: origin.into(),
             recorded_at: now,
+            lease: None,
         };
         let g = aivex_store::GovernorLogRecord {
             signal_id: id.into(),

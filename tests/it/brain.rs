@@ -411,6 +411,7 @@ fn outcome_scoring_writes_one_auto_row_per_signal() {
         reasons: String::new(),
         origin: "live".into(),
         recorded_at: created_at,
+        lease: None,
     }
     };
     let log = |id: &str, at: i64| GovernorLogRecord {
@@ -580,6 +581,7 @@ fn calibrate_json_matches_the_hand_computed_set() {
             reasons: String::new(),
             origin: "live".into(),
             recorded_at: base + i as i64,
+            lease: None,
         };
         let g = GovernorLogRecord {
             signal_id: id.clone(),
@@ -734,6 +736,7 @@ fn outcome_waiting_for_bars_is_scored_when_they_arrive() {
         reasons: String::new(),
         origin: "live".into(),
         recorded_at: t0 + 3600,
+        lease: None,
     };
     let g = GovernorLogRecord {
         signal_id: "late".into(),

@@ -69,6 +69,7 @@ pub fn record(store: &mut Store, symbol: &str, at: i64, value: f64, allow: bool)
         reasons: reasons.clone(),
         origin: origin.as_str().to_string(),
         recorded_at: recorded_at.max(at),
+        lease: None,
     };
     let g = GovernorLogRecord {
         signal_id: sig.id.clone(),

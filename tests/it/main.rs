@@ -9,6 +9,8 @@ mod receiver;
 
 mod alerts;
 mod brain;
+mod cluster;
+mod cluster_nodes;
 mod config;
 mod control;
 mod cost;

@@ -38,6 +38,8 @@ pub struct ModuleEnv {
     pub eye_addr: Option<String>,
     /// Eye only: `AIVEX_EYE_TOKEN` (a secret: never log it).
     pub eye_token: Option<String>,
+    /// This box's node of a cluster (`AIVEX_CLUSTER_*`), when `[cluster] enabled`.
+    pub cluster: Option<crate::contract::ClusterEnv>,
 }
 
 impl std::fmt::Debug for ModuleEnv {
@@ -69,6 +71,7 @@ impl ModuleEnv {
             exports: c.exports,
             eye_addr: c.eye_addr.clone(),
             eye_token: c.eye_token.clone(),
+            cluster: c.cluster.clone(),
         })
     }
 

@@ -58,6 +58,7 @@ fn main() -> Result<(), String> {
                 reasons: reasons.into(),
                 origin: "live".into(),
                 recorded_at: at,
+                lease: None,
             };
             let g = GovernorLogRecord {
                 signal_id: id,

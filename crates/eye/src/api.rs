@@ -248,6 +248,11 @@ struct SignalOut<'a> {
     /// When the row was written.
     recorded_at: Option<String>,
     recorded_at_unix: i64,
+    /// In a cluster: the node that decided it and the shard lease (epoch) it held; null on a
+    /// single box.
+    node_id: Option<&'a str>,
+    shard: Option<u32>,
+    epoch: Option<i64>,
     /// Null until brain scored the signal.
     outcome: Option<OutcomeOut>,
 }
@@ -274,6 +279,9 @@ impl<'a> SignalOut<'a> {
             origin: &s.origin,
             recorded_at: rfc3339_text(s.recorded_at),
             recorded_at_unix: s.recorded_at,
+            node_id: s.lease.as_ref().map(|l| l.node_id.as_str()),
+            shard: s.lease.as_ref().map(|l| l.shard),
+            epoch: s.lease.as_ref().map(|l| l.epoch),
             outcome: outcome.map(OutcomeOut::of),
         }
     }
@@ -647,6 +655,7 @@ mod tests {
             reasons: "OK".into(),
             origin: "backfill".into(),
             recorded_at: at + 5,
+            lease: None,
         };
         let gov = GovernorLogRecord {
             signal_id: "a".into(),
@@ -685,6 +694,22 @@ mod tests {
         assert_eq!(first["origin"], "backfill");
         assert_eq!(first["recorded_at_unix"], 125);
         assert_eq!(first["outcome"], Value::Null, "not scored yet");
+        for k in ["node_id", "shard", "epoch"] {
+            assert_eq!(first[k], Value::Null, "{k}: not a cluster");
+        }
+        let stamped = SignalRecord {
+            lease: Some(aivex_store::LeaseStamp {
+                shard: 5,
+                epoch: 9,
+                node_id: "box-2".into(),
+            }),
+            ..sig("c", 60, "{}")
+        };
+        let one: Value = serde_json::from_str(&signal_json(&stamped, &[], None).unwrap()).unwrap();
+        assert_eq!(
+            (&one["node_id"], &one["shard"], &one["epoch"]),
+            (&json!("box-2"), &json!(5), &json!(9))
+        );
         let all: Value = serde_json::from_str(&page_json(&rows, 5).unwrap()).unwrap();
         assert_eq!(all["next_cursor"], Value::Null);
         let second = &all["signals"][1];
@@ -721,6 +746,7 @@ mod tests {
             reasons: "COOLDOWN_ACTIVE".into(),
             origin: "live".into(),
             recorded_at: at,
+            lease: None,
         };
         let rows: Vec<PageRow> = vec![(sig("b", 20), vec![], None), (sig("a", 10), vec![], None)];
         for limit in [1, 2, 5] {

@@ -44,6 +44,9 @@ pub struct App {
     pub streams: AtomicUsize,
     pub stop: AtomicBool,
     pub version: &'static str,
+    /// This box's node of a cluster, if it is one (the housekeeping probe then reads the
+    /// cluster tables).
+    pub cluster: Option<aivex_core::contract::ClusterEnv>,
 }
 
 /// Page cache per Eye connection: Eye's queries read a page of signals through indexes,
@@ -242,12 +245,14 @@ impl App {
                     "uptime_s": st.uptime_s,
                     "shutting_down": st.shutting_down,
                     "modules": st.modules,
+                    "cluster": self.cluster_json(),
                 });
                 Ok(Response::json(200, body.to_string()))
             }
             Handler::Metrics => {
                 let st = self.states.read(&self.state_file).ok();
-                let text = metrics::render(&self.metrics.snapshot(), st.as_deref(), now_unix());
+                let mut text = metrics::render(&self.metrics.snapshot(), st.as_deref(), now_unix());
+                text.push_str(&self.cluster_metrics());
                 Ok(Response {
                     status: 200,
                     content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -272,6 +277,24 @@ impl App {
             | Handler::Quality
             | Handler::ModuleLog => crate::dash::serve(self, h, symbol, slot, req),
         }
+    }
+
+    /// `/modules`' `cluster` member, from the last probe (null outside a cluster).
+    fn cluster_json(&self) -> serde_json::Value {
+        let probe = self.probe().clone();
+        crate::cluster::modules_json(
+            self.cluster.as_ref(),
+            probe.as_ref().and_then(|p| p.cluster.as_ref()),
+        )
+    }
+
+    /// The cluster gauges of `/metrics`, from the last probe.
+    fn cluster_metrics(&self) -> String {
+        let probe = self.probe().clone();
+        crate::cluster::metrics(
+            self.cluster.as_ref(),
+            probe.as_ref().and_then(|p| p.cluster.as_ref()),
+        )
     }
 
     /// Several `POST /signals/feedback` requests at once (routed there already): each is
@@ -404,6 +427,7 @@ impl App {
             probe_stale_after_s: self.probe_stale_after_s,
             freshness: &self.cfg.freshness,
             fail_on: &self.cfg.fail_on,
+            cluster: self.cluster.as_ref(),
         })
     }
 }

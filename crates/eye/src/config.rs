@@ -17,6 +17,7 @@ pub const CHECKS: &[&str] = &[
     "store",
     "freshness",
     "disk",
+    "cluster",
 ];
 
 /// The validated `[eye]` table. Keys (all optional):
@@ -43,7 +44,7 @@ pub const CHECKS: &[&str] = &[
 /// | `sse_keepalive_s` | 15 | comment line sent on an idle stream |
 /// | `event_buffer` | 1024 | recent events kept for `Last-Event-ID` resume |
 /// | `state_stale_after_s` | 15 | supervisor state older than this fails `supervisor` |
-/// | `health.fail_on` | all checks | which of `modules`, `heartbeats`, `supervisor`, `store`, `freshness`, `disk` make `/health` 503 |
+/// | `health.fail_on` | all checks | which of `modules`, `heartbeats`, `supervisor`, `store`, `freshness`, `disk`, `cluster` make `/health` 503 |
 /// | `freshness` | `{}` | per input kind (`chart`, `news`, `metrics`): max age in seconds of its newest input |
 #[derive(Clone, PartialEq)]
 pub struct EyeConfig {

@@ -19,6 +19,8 @@ pub struct Probe {
     pub inputs: Result<BTreeMap<String, (i64, u64)>, String>,
     /// Bytes available to aivex on the data directory's filesystem, or why it is unknown.
     pub disk_free: Result<u64, String>,
+    /// The cluster tables (None outside a cluster).
+    pub cluster: Option<Result<crate::cluster::View, String>>,
 }
 
 /// Below this much free space on the data directory's filesystem the `disk` check fails: the
@@ -36,6 +38,8 @@ pub struct Inputs<'a> {
     pub probe_stale_after_s: f64,
     pub freshness: &'a BTreeMap<String, f64>,
     pub fail_on: &'a [String],
+    /// This box's node of a cluster, if it is one.
+    pub cluster: Option<&'a aivex_core::contract::ClusterEnv>,
 }
 
 struct Check {
@@ -249,6 +253,14 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
         detail,
     });
 
+    let (ok, detail) =
+        crate::cluster::check(inp.cluster, fresh_probe.and_then(|p| p.cluster.as_ref()));
+    checks.push(Check {
+        name: "cluster",
+        ok,
+        detail,
+    });
+
     let failing: Vec<&str> = checks
         .iter()
         .filter(|c| !c.ok && inp.fail_on.iter().any(|f| f == c.name))
@@ -295,6 +307,7 @@ mod tests {
             at_unix: 999.0,
             store: Ok(()),
             inputs: Ok(BTreeMap::from([("news".to_string(), (900, 3))])),
+            cluster: None,
             disk_free: Ok(50 << 20),
         };
         let disk_full = Probe {
@@ -496,6 +509,7 @@ mod tests {
                 probe_stale_after_s: 30.0,
                 freshness: fresh,
                 fail_on,
+                cluster: None,
             });
             let failing: Vec<String> = body["failing"]
                 .as_array()
@@ -529,6 +543,7 @@ mod tests {
             at_unix: 10.0,
             store: Ok(()),
             inputs: Ok(BTreeMap::new()),
+            cluster: None,
             disk_free: Ok(1 << 30),
         };
         let (healthy, body) = evaluate(&Inputs {
@@ -539,6 +554,7 @@ mod tests {
             probe_stale_after_s: 30.0,
             freshness: &BTreeMap::new(),
             fail_on: &all,
+            cluster: None,
         });
         assert!(!healthy);
         assert_eq!(

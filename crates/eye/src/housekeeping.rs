@@ -171,11 +171,28 @@ impl Housekeeping {
             }
             Ok(kinds)
         })();
+        // In a cluster, the node and lease rows (read on the same connection; a failure here
+        // fails only the cluster check).
+        let cluster = match (&app.cluster, self.store.as_ref()) {
+            (None, _) => None,
+            (Some(_), None) => Some(Err("store not open".to_string())),
+            (Some(_), Some(s)) => Some(
+                s.cluster_nodes()
+                    .and_then(|nodes| {
+                        Ok(crate::cluster::View {
+                            nodes,
+                            leases: s.shard_leases()?,
+                        })
+                    })
+                    .map_err(|e| e.to_string()),
+            ),
+        };
         match result {
             Ok(kinds) => Probe {
                 at_unix: now_unix,
                 store: Ok(()),
                 inputs: Ok(kinds),
+                cluster,
                 disk_free,
             },
             Err(e) => {
@@ -184,7 +201,8 @@ impl Housekeeping {
                 Probe {
                     at_unix: now_unix,
                     store: Err(msg.clone()),
-                    inputs: Err(msg),
+                    inputs: Err(msg.clone()),
+                    cluster: app.cluster.as_ref().map(|_| Err(msg)),
                     disk_free,
                 }
             }

@@ -12,10 +12,14 @@
 //!
 //! The `[eye]` keys are documented on [`EyeConfig`].
 
+// The OpenAPI document is one `json!` literal, deeper than serde_json's default macro recursion.
+#![recursion_limit = "256"]
+
 mod api;
 mod app;
 mod assets;
 mod auth;
+mod cluster;
 mod config;
 mod conn;
 mod dash;
@@ -85,6 +89,7 @@ impl Eye {
             streams: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             version: env!("CARGO_PKG_VERSION"),
+            cluster: env.cluster.clone(),
             cfg,
         });
         let server = Server::start(listener, app.clone()).map_err(|e| {

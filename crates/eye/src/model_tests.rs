@@ -41,6 +41,7 @@ fn write(s: &mut Store, id: &str, symbol: &str, at: i64) {
         reasons: String::new(),
         origin: "live".into(),
         recorded_at: at,
+        lease: None,
     };
     let g = GovernorLogRecord {
         signal_id: id.into(),

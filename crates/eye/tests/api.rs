@@ -506,7 +506,14 @@ fn health_modules_metrics(b: Backend) {
     let v = r.json();
     assert_eq!(v["status"], "ok");
     assert_eq!(v["modules"]["news"]["state"], "RUNNING");
-    assert_eq!(v["checks"].as_array().map(|a| a.len()), Some(6));
+    assert_eq!(v["checks"].as_array().map(|a| a.len()), Some(7));
+    // Not part of a cluster: the cluster check passes and says so.
+    let cluster = v["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "cluster"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cluster["ok"], true, "{cluster}");
 
     let running = json!({"state": "RUNNING", "restarts": 0, "heartbeat_age_s": 1.0, "heartbeat_ttl_s": 60.0, "last_exit": null});
     let table = [

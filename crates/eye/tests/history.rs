@@ -46,6 +46,7 @@ fn backfilled(f: &mut Fixture, symbol: &str, at: i64, recorded_at: i64) -> Strin
         reasons: String::new(),
         origin: "backfill".into(),
         recorded_at,
+        lease: None,
     };
     let g = GovernorLogRecord {
         signal_id: id.clone(),

@@ -97,6 +97,18 @@ impl<A: Cell, B: Cell> Decode for (A, B) {
     }
 }
 
+impl<A: Cell, B: Cell, C: Cell> Decode for (A, B, C) {
+    fn decode(row: &mut impl Cells) -> Result<Self> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    }
+}
+
+impl<A: Cell, B: Cell, C: Cell, D: Cell> Decode for (A, B, C, D) {
+    fn decode(row: &mut impl Cells) -> Result<Self> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    }
+}
+
 /// What a backend offers a table file: one connection, or one transaction the backend
 /// opened and will commit (or, on an error, roll back and maybe retry) around the caller.
 /// Errors are already `StoreError`s, classified and scrubbed of the password by the backend.

@@ -29,6 +29,11 @@ pub enum StoreError {
     SchemaAhead { current: u32, known: u32 },
     /// An applied migration's text no longer matches the one embedded in this binary.
     ChecksumDrift { version: u32, name: String },
+    /// A fenced write found that this node no longer holds the shard at the epoch it
+    /// composed under (the lease expired or moved): nothing of the transaction was written.
+    LostLease { shard: u32, detail: String },
+    /// An operation the backend does not offer (the cluster tables need MySQL/MariaDB).
+    Unsupported(String),
     /// A migration statement failed; the message names the migration.
     MigrationFailed {
         version: u32,
@@ -64,6 +69,10 @@ impl fmt::Display for StoreError {
                 name,
                 detail,
             } => write!(f, "migration {version:04} ({name}) failed: {detail}"),
+            StoreError::LostLease { shard, detail } => {
+                write!(f, "lost the lease of shard {shard}: {detail}; nothing written")
+            }
+            StoreError::Unsupported(m) => write!(f, "not supported by this store: {m}"),
         }
     }
 }
@@ -75,10 +84,13 @@ impl From<StoreError> for ModuleError {
         let msg = e.to_string();
         match e {
             StoreError::Unavailable(_) => ModuleError::ExternalService(msg),
-            StoreError::Constraint(_) | StoreError::InvalidValue(_) => {
-                ModuleError::DataValidation(msg)
-            }
+            // A lost lease is the cluster working as designed (another node holds the shard
+            // now): the caller's write is refused, the module goes on.
+            StoreError::Constraint(_)
+            | StoreError::InvalidValue(_)
+            | StoreError::LostLease { .. } => ModuleError::DataValidation(msg),
             StoreError::BadUrl(_)
+            | StoreError::Unsupported(_)
             | StoreError::SchemaBehind { .. }
             | StoreError::SchemaAhead { .. }
             | StoreError::ChecksumDrift { .. }
@@ -105,8 +117,16 @@ mod tests {
 
     #[test]
     fn classes_follow_the_store_contract() {
-        let table: [(StoreError, &str); 8] = [
+        let table: [(StoreError, &str); 10] = [
             (StoreError::BadUrl("x".into()), "ConfigError"),
+            (StoreError::Unsupported("x".into()), "ConfigError"),
+            (
+                StoreError::LostLease {
+                    shard: 3,
+                    detail: "x".into(),
+                },
+                "DataValidationError",
+            ),
             (StoreError::Unavailable("x".into()), "ExternalServiceError"),
             (StoreError::Constraint("x".into()), "DataValidationError"),
             (StoreError::InvalidValue("x".into()), "DataValidationError"),

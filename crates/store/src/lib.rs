@@ -67,6 +67,7 @@ pub use counts::UpsertCounts;
 pub use error::{Result, StoreError};
 pub use migrations::{MigrateReport, SCHEMA_VERSION};
 pub use tables::backfill_progress::BackfillProgress;
+pub use tables::cluster::LeaseStamp;
 pub use tables::components::Component;
 pub use tables::fundamentals::Fundamental;
 pub use tables::governor_log::{GovernorCount, GovernorFilter, GovernorLogRecord};

@@ -12,6 +12,7 @@
 //! in the batch and the field in every error.
 
 pub(crate) mod backfill_progress;
+pub(crate) mod cluster;
 pub(crate) mod components;
 pub(crate) mod fundamentals;
 pub(crate) mod governor_log;

@@ -21,8 +21,11 @@ use std::sync::{Arc, Barrier, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::Duration;
 
+#[path = "suite/cluster.rs"]
+mod cluster;
 #[path = "suite/history.rs"]
 mod history;
+use cluster::cluster_leases_and_fencing;
 #[path = "suite/read_model.rs"]
 mod read_model;
 use history::{
@@ -566,6 +569,7 @@ fn signal(
         },
         origin: "live".into(),
         recorded_at: created_at,
+        lease: None,
     }
 }
 
@@ -869,6 +873,7 @@ suite_cases! {
     fundamental_filings_are_kept,
     backfill_progress_and_batches,
     version_1_rows_survive_the_migrations,
+    cluster_leases_and_fencing,
     signals_latest_backfilled_by_its_migration,
     signals_latest_follows_every_write,
     read_model_snapshots_while_writing,

@@ -21,6 +21,7 @@
 //! It owns that order of steps and what is logged; it must not compute components or rules
 //! (aivex-brain's replay does) or build rows (`plan` does).
 
+use super::fence::Held;
 use super::history;
 use super::plan;
 use super::settings::Settings;
@@ -68,9 +69,18 @@ impl Backfill {
         store: &mut Store,
         settings: &Settings,
         config_hash: &str,
+        held: &Held,
         now: i64,
     ) -> Result<Done, ModuleError> {
         let mut done = Done::default();
+        // In a cluster a session covers only symbols of shards this node holds; when one of
+        // them moved away since, start over with what is held now.
+        if let Some(s) = &self.session {
+            if s.rows.iter().any(|r| !held.holds(&r.symbol)) {
+                log::info!("brain: back-fill session dropped: a shard of it moved to another node");
+                self.session = None;
+            }
+        }
         let Some(interval_s) = settings
             .bar_interval_s
             .filter(|_| settings.backfill_days > 0)
@@ -78,7 +88,7 @@ impl Backfill {
             return Ok(done);
         };
         if self.session.is_none() {
-            self.session = open(store, settings, interval_s, now)?;
+            self.session = open(store, settings, interval_s, held, now)?;
         }
         let Some(session) = self.session.as_mut() else {
             return Ok(done);
@@ -125,7 +135,10 @@ impl Backfill {
                     Origin::Backfill,
                     now,
                 ) {
-                    Ok(rows) => batch.push(rows),
+                    Ok((mut s, g)) => {
+                        s.lease = held.stamp(&s.symbol);
+                        batch.push((s, g))
+                    }
                     Err(e) => ctx.invalid(e),
                 }
             }
@@ -228,9 +241,13 @@ fn open(
     store: &mut Store,
     settings: &Settings,
     interval_s: i64,
+    held: &Held,
     now: i64,
 ) -> Result<Option<Session>, ModuleError> {
-    let all = store.backfill_progress()?;
+    // In a cluster, only the symbols of shards this node holds (their holders back-fill the
+    // rest, resuming the same planned rows).
+    let mut all = store.backfill_progress()?;
+    all.retain(|r| held.holds(&r.symbol));
     let resume = all.iter().filter(|r| !r.done()).map(|r| r.planned_at).min();
     let rows: Vec<BackfillProgress> = match resume {
         Some(planned_at) => all
@@ -242,7 +259,10 @@ fn open(
             let candidates =
                 history::default_symbols(store, &settings.symbols, &settings.bar_interval)?;
             let mut new = Vec::new();
-            for symbol in candidates.iter().filter(|s| !planned.contains(s.as_str())) {
+            for symbol in candidates
+                .iter()
+                .filter(|s| !planned.contains(s.as_str()) && held.holds(s))
+            {
                 let Some(newest) = store.latest_bar_ts(symbol, &settings.bar_interval)? else {
                     continue;
                 };
@@ -366,6 +386,14 @@ fn commit(
         return Ok(Some(0));
     }
     match store.record_backfill(batch, &advanced) {
+        Err(aivex_store::StoreError::LostLease { shard, detail }) => {
+            log::warn!(
+                "event=lease_lost shard={shard}: back-fill batch of {} signal(s) not written: {detail}",
+                batch.len()
+            );
+            batch.clear();
+            Ok(None)
+        }
         Ok(n) => {
             batch.clear();
             for a in advanced {

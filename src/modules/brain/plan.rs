@@ -104,6 +104,7 @@ pub fn decision_rows(
             reasons: reasons.clone(),
             origin: origin.as_str().to_string(),
             recorded_at,
+            lease: None,
         },
         GovernorLogRecord {
             signal_id: signal.id.clone(),
@@ -338,6 +339,7 @@ mod tests {
             reasons: String::new(),
             origin: "live".into(),
             recorded_at: 1,
+            lease: None,
         };
         let err = stored_signal(&base).unwrap_err();
         assert!(

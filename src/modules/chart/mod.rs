@@ -16,6 +16,7 @@
 mod cache;
 
 use super::ingest::{self, Deferred, Source, Summary};
+use super::shard_filter::{fetches, ShardFilter};
 use aivex_core::{Ctx, Module, ModuleEnv, ModuleError};
 use aivex_market::incremental as seen;
 use aivex_source::FetchOptions;
@@ -443,6 +444,8 @@ impl Module for Chart {
         let mut components = Vec::new();
         let mut fatal: Option<ModuleError> = None;
         let now = ingest::now();
+        // `[cluster] ingest = "shard"`: only the symbols of shards this node holds.
+        let shards = ShardFilter::read(ctx.env.cluster.as_ref(), &self.store)?;
         for g in 0..self.groups.len() {
             if ctx.should_stop() || fatal.is_some() {
                 break;
@@ -450,6 +453,9 @@ impl Module for Chart {
             let Some((symbol, members)) = self.groups.get(g).cloned() else {
                 break;
             };
+            if !fetches(shards.as_ref(), Some(&symbol)) {
+                continue;
+            }
             let mut batches = Vec::new();
             for i in members {
                 match self.prepare(ctx, &mut deferred, i) {

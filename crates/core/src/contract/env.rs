@@ -33,6 +33,12 @@ pub mod var {
     pub const ONCE: &str = "AIVEX_ONCE";
     /// The log filter (also read by aivex itself); set for modules in dev mode.
     pub const LOG: &str = "AIVEX_LOG";
+    /// Set only when `[cluster] enabled`: this box's node id, the number of symbol shards, the
+    /// lease ttl in seconds, and `all`/`shard` (which symbols ingest modules fetch).
+    pub const CLUSTER_NODE_ID: &str = "AIVEX_CLUSTER_NODE_ID";
+    pub const CLUSTER_SHARDS: &str = "AIVEX_CLUSTER_SHARDS";
+    pub const CLUSTER_LEASE_TTL_S: &str = "AIVEX_CLUSTER_LEASE_TTL_S";
+    pub const CLUSTER_INGEST: &str = "AIVEX_CLUSTER_INGEST";
     /// Eye only: its listen address and bearer tokens (a secret: no other module gets it).
     pub const EYE_ADDR: &str = "AIVEX_EYE_ADDR";
     pub const EYE_TOKEN: &str = "AIVEX_EYE_TOKEN";
@@ -144,6 +150,18 @@ pub struct ChildEnv {
     pub eye_addr: Option<String>,
     /// Eye only; a secret (Debug hides it).
     pub eye_token: Option<String>,
+    /// Set when this box is one node of a cluster (`[cluster] enabled`).
+    pub cluster: Option<ClusterEnv>,
+}
+
+/// What a module needs to know of the cluster this box belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterEnv {
+    pub node_id: String,
+    pub shards: u32,
+    pub lease_ttl_s: f64,
+    /// `[cluster] ingest = "shard"`: ingest modules fetch only the symbols of held shards.
+    pub ingest_shard: bool,
 }
 
 impl Default for ChildEnv {
@@ -172,6 +190,7 @@ impl Default for ChildEnv {
             log: None,
             eye_addr: None,
             eye_token: None,
+            cluster: None,
         }
     }
 }
@@ -202,6 +221,7 @@ impl std::fmt::Debug for ChildEnv {
             .field("log", &self.log)
             .field("eye_addr", &self.eye_addr)
             .field("eye_token", &hidden(self.eye_token.is_some()))
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -258,6 +278,13 @@ impl ChildEnv {
         opt(var::LOG, self.log.clone().map(Into::into));
         opt(var::EYE_ADDR, self.eye_addr.clone().map(Into::into));
         opt(var::EYE_TOKEN, self.eye_token.clone().map(Into::into));
+        if let Some(c) = &self.cluster {
+            v.push((var::CLUSTER_NODE_ID, c.node_id.clone().into()));
+            v.push((var::CLUSTER_SHARDS, c.shards.to_string().into()));
+            v.push((var::CLUSTER_LEASE_TTL_S, c.lease_ttl_s.to_string().into()));
+            let ingest = if c.ingest_shard { "shard" } else { "all" };
+            v.push((var::CLUSTER_INGEST, ingest.into()));
+        }
         v
     }
 
@@ -309,7 +336,46 @@ impl ChildEnv {
                 ModuleError::Config(format!("{}={v:?} is not a pid", var::SUPERVISOR_PID))
             })?),
         };
+        let cluster = match text(var::CLUSTER_NODE_ID) {
+            None => None,
+            Some(node_id) => {
+                let shards = text(var::CLUSTER_SHARDS)
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        ModuleError::Config(format!(
+                            "{} is not a shard count above 0",
+                            var::CLUSTER_SHARDS
+                        ))
+                    })?;
+                let lease_ttl_s = secs(var::CLUSTER_LEASE_TTL_S)?
+                    .filter(|t| *t > 0.0)
+                    .ok_or_else(|| {
+                        ModuleError::Config(format!(
+                            "{} is not a ttl in seconds",
+                            var::CLUSTER_LEASE_TTL_S
+                        ))
+                    })?;
+                let ingest_shard = match text(var::CLUSTER_INGEST).as_deref() {
+                    None | Some("all") => false,
+                    Some("shard") => true,
+                    Some(v) => {
+                        return Err(ModuleError::Config(format!(
+                            "{}={v:?} is not all or shard",
+                            var::CLUSTER_INGEST
+                        )))
+                    }
+                };
+                Some(ClusterEnv {
+                    node_id,
+                    shards,
+                    lease_ttl_s,
+                    ingest_shard,
+                })
+            }
+        };
         Ok(ChildEnv {
+            cluster,
             module: text(var::MODULE).unwrap_or_else(|| name.to_string()),
             run_dir: path(var::RUN_DIR),
             run_id: text(var::RUN_ID),
@@ -395,6 +461,12 @@ mod tests {
             log: Some("debug".into()),
             eye_addr: Some("127.0.0.1:0".into()),
             eye_token: Some("t1,t2".into()),
+            cluster: Some(ClusterEnv {
+                node_id: "box-2".into(),
+                shards: 16,
+                lease_ttl_s: 4.5,
+                ingest_shard: true,
+            }),
         };
         let vars = full.to_vars();
         assert_eq!(ChildEnv::from_vars("x", lookup(&vars)).unwrap(), full);

@@ -14,7 +14,7 @@ pub mod signal;
 pub mod state;
 pub mod symbol;
 
-pub use env::ChildEnv;
+pub use env::{ChildEnv, ClusterEnv};
 pub use layout::{RunLayout, RunPaths};
 pub use signal::{
     ComponentContribution, ConfidenceFactors, Kind, Origin, OutcomeKind, ReasonCodes,

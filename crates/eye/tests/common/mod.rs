@@ -245,6 +245,7 @@ impl Fixture {
             reasons: reasons.into(),
             origin: "live".into(),
             recorded_at: at,
+            lease: None,
         };
         let g = GovernorLogRecord {
             signal_id: id.clone(),

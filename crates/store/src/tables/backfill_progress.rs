@@ -148,6 +148,15 @@ impl Store {
         for (i, p) in progress.iter().enumerate() {
             validate(i, p)?;
         }
-        db_write!(self, |db| record(db, decisions, progress))
+        // Fenced like a live decision: every shard the batch's signals were composed under is
+        // checked (and its lease row locked) before anything is written.
+        let stamps: Vec<&crate::tables::cluster::LeaseStamp> = decisions
+            .iter()
+            .filter_map(|(s, _)| s.lease.as_ref())
+            .collect();
+        db_write!(self, |db| {
+            crate::tables::cluster::check_fence(db, &stamps)?;
+            record(db, decisions, progress)
+        })
     }
 }

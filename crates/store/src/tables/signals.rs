@@ -10,6 +10,7 @@
 
 use crate::db::{column, placeholders, qualified, Cells, Db, Decode, Dialect, Param};
 use crate::error::Result;
+use crate::tables::cluster::{check_fence, LeaseStamp};
 use crate::tables::governor_log::{self, GovernorLogRecord};
 use crate::tables::signals_latest;
 use crate::tables::{finite, invalid, non_empty, one_of, symbol};
@@ -38,6 +39,10 @@ pub struct SignalRecord {
     pub origin: String,
     /// When the row was written (for a live signal, its `created_at`).
     pub recorded_at: i64,
+    /// In a cluster: the node that decided it, under which shard lease (`node_id`, `shard`,
+    /// `epoch` columns). A write with a stamp is fenced: refused unless the node still holds
+    /// that shard at that epoch. None outside a cluster.
+    pub lease: Option<LeaseStamp>,
 }
 
 /// Which signals `Store::signals_query` returns, newest first.
@@ -69,9 +74,9 @@ pub(crate) const DECISIONS: [&str; 2] = ["allow", "deny"];
 /// The columns, in the order of `params` and `Decode for SignalRecord` (`components` holds
 /// `components_json`).
 const COLS: &str = "id, symbol, created_at, direction, score, confidence, horizon_s, components, \
-                    decision, reasons, origin, recorded_at";
+                    decision, reasons, origin, recorded_at, node_id, shard, epoch";
 
-fn params(s: &SignalRecord) -> [Param<'_>; 12] {
+fn params(s: &SignalRecord) -> [Param<'_>; 15] {
     [
         (&s.id).into(),
         (&s.symbol).into(),
@@ -85,6 +90,9 @@ fn params(s: &SignalRecord) -> [Param<'_>; 12] {
         (&s.reasons).into(),
         (&s.origin).into(),
         s.recorded_at.into(),
+        s.lease.as_ref().map(|l| &l.node_id).into(),
+        s.lease.as_ref().map(|l| l.shard).into(),
+        s.lease.as_ref().map(|l| l.epoch).into(),
     ]
 }
 
@@ -103,6 +111,19 @@ impl Decode for SignalRecord {
             reasons: r.get(9)?,
             origin: r.get(10)?,
             recorded_at: r.get(11)?,
+            lease: {
+                let node: Option<String> = r.get(12)?;
+                let shard: Option<u32> = r.get(13)?;
+                let epoch: Option<i64> = r.get(14)?;
+                match (node, shard, epoch) {
+                    (Some(node_id), Some(shard), Some(epoch)) => Some(LeaseStamp {
+                        shard,
+                        epoch,
+                        node_id,
+                    }),
+                    _ => None,
+                }
+            },
         })
     }
 }
@@ -332,10 +353,16 @@ fn signals_query(f: &SignalFilter, latest: Latest) -> (String, Vec<Param<'_>>) {
 
 impl Store {
     /// Writes a signal and its governor log line in one transaction. Idempotent on the
-    /// signal id: returns false and writes nothing when the id already exists.
+    /// signal id: returns false and writes nothing when the id already exists. A signal with a
+    /// lease stamp is fenced: the transaction first locks its shard's lease row and checks this
+    /// node still holds it at that epoch, else it writes nothing (`StoreError::LostLease`).
     pub fn record_decision(&mut self, s: &SignalRecord, g: &GovernorLogRecord) -> Result<bool> {
         validate(s, g)?;
-        db_write!(self, |db| record_decision(db, s, g, &mut None))
+        let stamps: Vec<&LeaseStamp> = s.lease.iter().collect();
+        db_write!(self, |db| {
+            check_fence(db, &stamps)?;
+            record_decision(db, s, g, &mut None)
+        })
     }
 
     /// Allowed signals created at or after `since`, for one symbol or all.
