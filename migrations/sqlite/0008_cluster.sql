@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     started_at TEXT NOT NULL,
     last_seen  TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS shard_leases (
+CREATE TABLE IF NOT EXISTS leases (
     shard       INTEGER NOT NULL PRIMARY KEY,
     holder      TEXT NULL,
     epoch       INTEGER NOT NULL DEFAULT 0,

@@ -134,7 +134,7 @@ impl Loop<'_> {
         // so a symbol may be composed under two different shards. Said loudly, once.
         if !self.mismatch_logged && leases.iter().any(|l| l.shard >= shards) {
             log::error!(
-                "event=shard_count_mismatch node={node_id}: shard_leases has {} rows, this node \
+                "event=shard_count_mismatch node={node_id}: leases has {} rows, this node \
                  is configured for {shards}: every box of a cluster must use the same [cluster] shards",
                 leases.len()
             );

@@ -1,6 +1,6 @@
 //! What a node does about its shard leases on one tick, decided from the rows it just read.
 //!
-//! Inputs are the `nodes` and `shard_leases` rows with every time already turned into seconds by
+//! Inputs are the `nodes` and `leases` rows with every time already turned into seconds by
 //! the database's own clock (`age_s` since a node's last heartbeat, `expires_in_s` of a lease),
 //! so no box's clock takes part. The outputs are conditional statements the store runs (each
 //! one checks the row is still what it was read as): acquiring bumps the epoch (the fencing
@@ -33,7 +33,7 @@ pub struct Node {
     pub version: String,
 }
 
-/// A `shard_leases` row as the lease loop sees it.
+/// A `leases` row as the lease loop sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lease {
     pub shard: u32,

@@ -1,4 +1,4 @@
-//! The cluster tables: `nodes` (each supervisor's heartbeat) and `shard_leases` (one row per
+//! The cluster tables: `nodes` (each supervisor's heartbeat) and `leases` (one row per
 //! symbol shard: holder, epoch, expiry), plus the fence a brain write checks.
 //!
 //! Every time here is the database's (`UTC_TIMESTAMP(6)`: the server's clock, in UTC whatever a
@@ -25,7 +25,7 @@ pub struct LeaseStamp {
     pub node_id: String,
 }
 
-const NEEDS_MYSQL: &str = "the cluster tables (nodes, shard_leases) need MySQL/MariaDB";
+const NEEDS_MYSQL: &str = "the cluster tables (nodes, leases) need MySQL/MariaDB";
 
 fn mysql_only<D: Db>() -> Result<()> {
     match D::DIALECT {
@@ -85,7 +85,7 @@ fn ensure_shards<D: Db>(db: &mut D, shards: u32) -> Result<u64> {
     for shard in 0..shards {
         // A new row is free since now: "unheld for" counts from its creation.
         created += db.exec(
-            "INSERT INTO shard_leases (shard, holder, epoch, expires_at) \
+            "INSERT INTO leases (shard, holder, epoch, expires_at) \
              VALUES (?, NULL, 0, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE shard = shard",
             &[Param::from(shard)],
         )?;
@@ -97,7 +97,7 @@ fn leases<D: Db>(db: &mut D) -> Result<Vec<Lease>> {
     mysql_only::<D>()?;
     let rows: Vec<(u32, Option<String>, i64, i64)> = db.rows(
         "SELECT shard, holder, epoch, TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) \
-         FROM shard_leases ORDER BY shard",
+         FROM leases ORDER BY shard",
         &[],
     )?;
     Ok(rows
@@ -118,19 +118,19 @@ fn act<D: Db>(db: &mut D, node_id: &str, ttl_s: f64, action: Action) -> Result<b
     let node = Param::Text(node_id);
     let n = match action {
         Action::Acquire { shard, epoch } => db.exec(
-            "UPDATE shard_leases SET holder = ?, epoch = epoch + 1, \
+            "UPDATE leases SET holder = ?, epoch = epoch + 1, \
              expires_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL ? MICROSECOND), \
              acquired_at = UTC_TIMESTAMP(6) \
              WHERE shard = ? AND epoch = ? AND (holder IS NULL OR expires_at <= UTC_TIMESTAMP(6))",
             &[node, ttl, Param::from(shard), Param::Int(epoch)],
         )?,
         Action::Renew { shard, epoch } => db.exec(
-            "UPDATE shard_leases SET expires_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL ? MICROSECOND) \
+            "UPDATE leases SET expires_at = DATE_ADD(UTC_TIMESTAMP(6), INTERVAL ? MICROSECOND) \
              WHERE shard = ? AND holder = ? AND epoch = ? AND expires_at > UTC_TIMESTAMP(6)",
             &[ttl, Param::from(shard), node, Param::Int(epoch)],
         )?,
         Action::Release { shard, epoch } => db.exec(
-            "UPDATE shard_leases SET holder = NULL, expires_at = UTC_TIMESTAMP(6) \
+            "UPDATE leases SET holder = NULL, expires_at = UTC_TIMESTAMP(6) \
              WHERE shard = ? AND holder = ? AND epoch = ?",
             &[Param::from(shard), node, Param::Int(epoch)],
         )?,
@@ -153,7 +153,7 @@ pub(crate) fn check_fence<D: Db>(db: &mut D, stamps: &[&LeaseStamp]) -> Result<(
     for st in sorted {
         let rows: Vec<(Option<String>, i64, i64)> = db.rows(
             "SELECT holder, epoch, CAST(expires_at > UTC_TIMESTAMP(6) AS SIGNED) \
-             FROM shard_leases WHERE shard = ? FOR UPDATE",
+             FROM leases WHERE shard = ? FOR UPDATE",
             &[Param::from(st.shard)],
         )?;
         let ok = matches!(

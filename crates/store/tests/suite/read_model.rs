@@ -57,7 +57,7 @@ pub fn signals_latest_backfilled_by_its_migration(db: &TestDb) {
     // Version 8 (the cluster tables and the signals' lease columns) is undone too, so the
     // store really is at version 5 and every later migration runs again.
     db.raw("DROP TABLE nodes");
-    db.raw("DROP TABLE shard_leases");
+    db.raw("DROP TABLE leases");
     if db.is_sqlite() {
         db.raw(
             "DROP INDEX signals_node; ALTER TABLE signals DROP COLUMN node_id; \
