@@ -7,9 +7,9 @@
 //! prints the database URL unredacted.
 
 use super::ToolError;
-use crate::config::{redact_url, Config, Run};
+use crate::config::{Config, Run};
 use aivex_brain::{BrainConfig, FeedbackComponent, FeedbackRow, Kind, OutcomeKind};
-use aivex_store::{Feedback, SignalRecord, Store};
+use aivex_store::{Feedback, SignalRecord};
 use std::collections::HashMap;
 
 pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<(), ToolError> {
@@ -18,15 +18,7 @@ pub fn calibrate(cfg: &Config, since: Option<&str>, json: bool) -> Result<(), To
         .transpose()
         .map_err(ToolError::Usage)?;
     let (weights, min_n) = brain_settings(cfg)?;
-    let store = Store::open(&cfg.database.url).map_err(|e| {
-        ToolError::Failed(format!(
-            "cannot open the store {}: {e}",
-            redact_url(&cfg.database.url)
-        ))
-    })?;
-    store
-        .check_schema()
-        .map_err(|e| ToolError::Failed(format!("{}: {e}", store.redacted_url())))?;
+    let store = super::open_store(cfg)?;
     let feedback = store
         .feedback_since(since)
         .map_err(|e| ToolError::Failed(format!("reading feedback: {e}")))?;

@@ -90,10 +90,8 @@ pub fn cluster_status(cfg: &Config, json_out: bool) -> Result<(), ToolError> {
             "{shown}: a cluster needs a MySQL/MariaDB [database] url"
         )));
     }
-    let store = aivex_store::Store::open(&cfg.database.url)
-        .map_err(|e| ToolError::Failed(format!("cannot open the store {shown}: {e}")))?;
+    let store = super::open_store(cfg)?;
     let read = |e: aivex_store::StoreError| ToolError::Failed(format!("{shown}: {e}"));
-    store.check_schema().map_err(read)?;
     let nodes = store.cluster_nodes().map_err(read)?;
     let leases = store.shard_leases().map_err(read)?;
     let doc = status_doc(cfg, &nodes, &leases);

@@ -1,6 +1,7 @@
 //! One-shot operator tools behind `aivex migrate`, `aivex indicators`, `aivex news-preview`,
-//! `aivex calibrate`, `aivex replay` and `aivex cluster status`. Each is a thin shell over its layer's crate, in its
-//! own file(s); `parse_date` is the date form every `--since`/`--from`/`--to` takes.
+//! `aivex calibrate`, `aivex replay` and `aivex cluster status`. Each is a thin shell over its
+//! layer's crate, in its own file(s); `parse_date` is the date form every `--since`/`--from`/
+//! `--to` takes, `open_store` the one way a reading tool opens the configured store.
 //!
 //! Tools report failures as their own `ToolError`; they must not import the CLI (which calls
 //! them) nor decide exit codes: `cli` maps a `ToolError` to its exit code.
@@ -20,6 +21,8 @@ pub use migrate::migrate;
 pub use news_preview::news_preview;
 pub use replay::{replay, ReplayArgs};
 
+use crate::config::Config;
+use aivex_store::{redact_url, Store};
 use std::fmt;
 
 /// Why a tool failed.
@@ -56,4 +59,19 @@ pub(crate) fn parse_date(flag: &str, s: &str) -> Result<i64, String> {
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp().as_second())
         .ok_or_else(|| format!("{flag} {s:?} is not a date (YYYY-MM-DD or an RFC 3339 timestamp)"))
+}
+
+/// Opens the configured store for reading and checks its schema is the binary's; errors name
+/// the store with its password redacted.
+pub(crate) fn open_store(cfg: &Config) -> Result<Store, ToolError> {
+    let store = Store::open(&cfg.database.url).map_err(|e| {
+        ToolError::Failed(format!(
+            "cannot open the store {}: {e}",
+            redact_url(&cfg.database.url)
+        ))
+    })?;
+    store
+        .check_schema()
+        .map_err(|e| ToolError::Failed(format!("{}: {e}", store.redacted_url())))?;
+    Ok(store)
 }

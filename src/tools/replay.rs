@@ -85,15 +85,7 @@ fn usage(m: impl Into<String>) -> ToolError {
 pub fn replay(cfg: &Config, args: &ReplayArgs) -> Result<(), ToolError> {
     let plan = plan(cfg, args)?;
     let outputs = Outputs::open(args.out.as_deref(), args.signals.as_deref(), args.json)?;
-    let store = Store::open(&cfg.database.url).map_err(|e| {
-        ToolError::Failed(format!(
-            "cannot open the store {}: {e}",
-            redact_url(&cfg.database.url)
-        ))
-    })?;
-    store
-        .check_schema()
-        .map_err(|e| ToolError::Failed(format!("{}: {e}", store.redacted_url())))?;
+    let store = super::open_store(cfg)?;
     let symbols = match &args.symbols {
         Some(list) => parse_symbols(list)?,
         None => {

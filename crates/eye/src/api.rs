@@ -403,21 +403,8 @@ pub fn parse_horizon(v: &Value) -> Result<i64, ApiError> {
     };
     let secs = match v {
         Value::Number(n) => n.as_i64().ok_or_else(bad)?,
-        Value::String(s) => {
-            let s = s.trim();
-            let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-            let (num, unit) = s.split_at(split);
-            let n = num.parse::<i64>().map_err(|_| bad())?;
-            let mult = match unit {
-                "" | "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                "d" => 86_400,
-                "w" => 604_800,
-                _ => return Err(bad()),
-            };
-            n.checked_mul(mult).ok_or_else(bad)?
-        }
+        // The duration form brain's settings and `aivex replay --step` read.
+        Value::String(s) => aivex_brain::replay::parse_duration(s).ok_or_else(bad)?,
         _ => return Err(bad()),
     };
     if secs <= 0 || secs > MAX_HORIZON_S {
