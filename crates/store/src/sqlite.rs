@@ -19,6 +19,8 @@ pub(crate) use rusqlite::types::FromSql as Cell;
 
 /// How long a writer waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The pause between tries of the switch to WAL that lost a lock race (`Sqlite::open`).
+const WAL_RETRY: Duration = Duration::from_millis(20);
 
 pub(crate) struct Sqlite {
     conn: Connection,
@@ -112,9 +114,22 @@ impl Sqlite {
         // The busy timeout comes first so that switching to WAL waits for a concurrent
         // opener instead of failing.
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(map_err)?;
+        // Two connections switching a fresh file to WAL at once can deadlock on the lock
+        // upgrade (each holds the shared lock the other must see go); SQLite then answers BUSY
+        // at once, without the busy handler. The other one finishes the switch, so trying
+        // again (bounded by the busy timeout) finds the file in WAL mode.
+        let mut tries = BUSY_TIMEOUT.as_millis() / WAL_RETRY.as_millis();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy && tries > 0 =>
+                {
+                    tries -= 1;
+                    std::thread::sleep(WAL_RETRY);
+                }
+                other => break other.map_err(map_err)?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") && path != Path::new(":memory:") {
             return Err(StoreError::Unavailable(format!(
                 "sqlite: {} refused WAL mode (journal_mode is {mode})",
