@@ -124,7 +124,7 @@ fn eye_keeps_to_its_openapi_document_under_schemathesis() {
                 "-H",
                 &bearer,
                 "--max-examples",
-                "25",
+                "15",
                 "--exclude-path",
                 "/events",
             ],
@@ -140,10 +140,7 @@ fn eye_keeps_to_its_openapi_document_under_schemathesis() {
                 "/events",
             ],
         ),
-        (
-            "every route without the token",
-            vec!["--max-examples", "10"],
-        ),
+        ("every route without the token", vec!["--max-examples", "5"]),
     ];
     for (i, (what, extra)) in runs.into_iter().enumerate() {
         let args: Vec<&str> = common.iter().copied().chain(extra).collect();
