@@ -86,11 +86,7 @@ fn insert<D: Db>(db: &mut D, f: &Feedback, version: &mut Option<i64>) -> Result<
         &args,
     )? == 1;
     if created && f.source == AUTO_FEEDBACK_SOURCE {
-        let v = match *version {
-            Some(v) => v,
-            None => signals_latest::bump(db)?,
-        };
-        *version = Some(v);
+        let v = signals_latest::bump(db, version)?;
         signals_latest::touch(db, v, &f.signal_id)?;
     }
     if created {

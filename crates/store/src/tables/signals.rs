@@ -168,11 +168,7 @@ pub(crate) fn record_decision<D: Db>(
     )? == 1;
     if inserted {
         governor_log::insert(db, g)?;
-        let v = match *version {
-            Some(v) => v,
-            None => signals_latest::bump(db)?,
-        };
-        *version = Some(v);
+        let v = signals_latest::bump(db, version)?;
         signals_latest::note_signal(db, v, s)?;
     }
     Ok(inserted)

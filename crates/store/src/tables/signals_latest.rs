@@ -72,14 +72,20 @@ pub struct SignalPage {
 
 const COLS: &str = "symbol, signal_id, created_at, version";
 
-/// Increments the read-model version and returns the new one; first statement of a writing
-/// transaction that changes what readers see.
-pub(crate) fn bump<D: Db>(db: &mut D) -> Result<i64> {
+/// The read-model version of a writing transaction that changes what readers see: on its first
+/// need (`taken` None) the version is incremented and the new one kept in `taken`; later needs
+/// in the same transaction reuse it (one version per transaction, however many rows).
+pub(crate) fn bump<D: Db>(db: &mut D, taken: &mut Option<i64>) -> Result<i64> {
+    if let Some(v) = *taken {
+        return Ok(v);
+    }
     db.exec(
         "UPDATE signals_version SET version = version + 1 WHERE id = 1",
         &[],
     )?;
-    version(db)
+    let v = version(db)?;
+    *taken = Some(v);
+    Ok(v)
 }
 
 fn version<D: Db>(db: &mut D) -> Result<i64> {
