@@ -63,11 +63,24 @@ pub fn backoff(base: Duration, cap: Duration, failures: u32) -> Duration {
 
 /// False when backoff alone spaces `crash_loop_count` crashes further apart than the window, so
 /// the crash-loop rule could never fire (a load-time warning).
+///
+/// The delays before crashes 2..=count are summed in closed form past the point where they stop
+/// growing (the cap, or the exponent's own limit of 62), so the check costs at most 63 steps
+/// whatever the count: a benchmark's `crash_loop_count = 1000000` must not cost the start-up
+/// a million of them.
 pub fn crash_loop_reachable(w: &WatchdogConfig) -> bool {
     let (base, cap) = (seconds(w.backoff_base_s), seconds(w.backoff_cap_s));
-    let span: f64 = (1..w.crash_loop_count.max(1))
-        .map(|k| backoff(base, cap, k).as_secs_f64())
-        .sum();
+    let count = w.crash_loop_count.max(1);
+    let mut span = 0.0f64;
+    for k in 1..count {
+        let d = backoff(base, cap, k);
+        if d == cap || k >= 62 {
+            // Every later delay equals this one.
+            span += d.as_secs_f64() * f64::from(count - k);
+            break;
+        }
+        span += d.as_secs_f64();
+    }
     span <= w.crash_loop_window_s
 }
 
@@ -102,5 +115,50 @@ mod tests {
             ..WatchdogConfig::default()
         };
         assert!(!crash_loop_reachable(&w));
+    }
+
+    #[test]
+    fn crash_loop_reachability_matches_the_plain_sum() {
+        // The closed form against the sum written out, for counts on both sides of the cap
+        // and of the exponent's limit.
+        let plain = |w: &WatchdogConfig| {
+            let (b, c) = (seconds(w.backoff_base_s), seconds(w.backoff_cap_s));
+            (1..w.crash_loop_count.max(1))
+                .map(|k| backoff(b, c, k).as_secs_f64())
+                .sum::<f64>()
+                <= w.crash_loop_window_s
+        };
+        for (base, cap, count, window) in [
+            (5.0, 300.0, 5, 300.0),
+            (5.0, 300.0, 5, 149.0),
+            (5.0, 300.0, 12, 1870.0),
+            (5.0, 300.0, 12, 1869.0),
+            (0.0, 300.0, 1_000_000, 0.0),
+            (1e-9, 1e9, 100, 1e9),
+            (1e-12, 1e12, 70, 1e10),
+            (0.5, 0.5, 1000, 499.5),
+            (0.5, 0.5, 1000, 499.0),
+            (5.0, 300.0, 0, 0.0),
+        ] {
+            let w = WatchdogConfig {
+                backoff_base_s: base,
+                backoff_cap_s: cap,
+                crash_loop_count: count,
+                crash_loop_window_s: window,
+                ..WatchdogConfig::default()
+            };
+            assert_eq!(
+                crash_loop_reachable(&w),
+                plain(&w),
+                "base {base} cap {cap} count {count} window {window}"
+            );
+        }
+        let huge = WatchdogConfig {
+            crash_loop_count: u32::MAX,
+            crash_loop_window_s: 0.0,
+            backoff_base_s: 0.0,
+            ..WatchdogConfig::default()
+        };
+        assert!(crash_loop_reachable(&huge));
     }
 }
