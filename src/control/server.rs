@@ -37,11 +37,10 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 /// Binds the socket (replacing a stale one: the caller holds the data-dir lock) with mode 0600
 /// and serves it on a background thread. Call it before starting threads that create files:
 /// the umask is the process's.
-pub fn start<E: Send + 'static>(
-    path: &Path,
-    events: Sender<E>,
-    wrap: fn(Envelope) -> E,
-) -> std::io::Result<()> {
+/// Hands a request to the supervisor loop; false when the loop is gone.
+pub type Deliver = Arc<dyn Fn(Envelope) -> bool + Send + Sync>;
+
+pub fn start(path: &Path, deliver: Deliver) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     // SAFETY: umask(2) only swaps the process's file-mode creation mask; restored right after.
     let old = unsafe { libc::umask(0o077) };
@@ -55,17 +54,11 @@ pub fn start<E: Send + 'static>(
     let busy = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("control".into())
-        .spawn(move || accept_loop(listener, owner, busy, events, wrap))?;
+        .spawn(move || accept_loop(listener, owner, busy, deliver))?;
     Ok(())
 }
 
-fn accept_loop<E: Send + 'static>(
-    listener: UnixListener,
-    owner: u32,
-    busy: Arc<AtomicUsize>,
-    events: Sender<E>,
-    wrap: fn(Envelope) -> E,
-) {
+fn accept_loop(listener: UnixListener, owner: u32, busy: Arc<AtomicUsize>, deliver: Deliver) {
     let mut failing = Failing::default();
     let mut refusals = RefusalLog::default();
     loop {
@@ -115,11 +108,11 @@ fn accept_loop<E: Send + 'static>(
             continue;
         }
         busy.fetch_add(1, Ordering::SeqCst);
-        let (events, mine) = (events.clone(), busy.clone());
+        let (deliver, mine) = (deliver.clone(), busy.clone());
         let spawned = std::thread::Builder::new()
             .name("control-conn".into())
             .spawn(move || {
-                serve(stream, &events, wrap);
+                serve(stream, &*deliver);
                 mine.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
@@ -240,7 +233,7 @@ impl RefusalLog {
     }
 }
 
-fn serve<E>(stream: UnixStream, events: &Sender<E>, wrap: fn(Envelope) -> E) {
+fn serve(stream: UnixStream, deliver: &(dyn Fn(Envelope) -> bool + Send + Sync)) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let Ok(read_half) = stream.try_clone() else {
@@ -254,7 +247,7 @@ fn serve<E>(stream: UnixStream, events: &Sender<E>, wrap: fn(Envelope) -> E) {
             Err(e) => protocol::err(e),
             Ok(request) => {
                 let (tx, rx) = crossbeam_channel::bounded(1);
-                if events.send(wrap(Envelope { request, reply: tx })).is_err() {
+                if !deliver(Envelope { request, reply: tx }) {
                     protocol::err("supervisor is shutting down")
                 } else {
                     rx.recv_timeout(Duration::from_secs(10))

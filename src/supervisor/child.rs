@@ -1,19 +1,21 @@
 //! Starting and signalling module processes.
 //!
-//! Owns the exact way a module process is created: its own session and process group, the
-//! parent-death signal, stdin from /dev/null, stdout+stderr into the capture pipe, the environment
-//! contract (modules/README.md) and the sandbox (rlimits, a network namespace, or `docker run`). It must
-//! not wait for children (the supervisor loop reaps with waitpid) nor decide policy.
+//! Owns what a module process is created with: its argv, stdin from /dev/null, stdout+stderr
+//! into the capture pipe, the environment contract (modules/README.md) and the sandbox
+//! (rlimits, a network namespace, or `docker run`), and what a failed start means for the
+//! operator. The creation itself (new session, parent-death signal, the clone and exec) is
+//! `launch.rs`. It must not wait for children (the supervisor loop reaps with waitpid) nor
+//! decide policy.
 
+use super::launch;
 use crate::config::{ModuleSpec, NetworkMode, Run, SandboxMode, SandboxSpec};
 use aivex_core::contract::env::inherits;
 use aivex_core::contract::ChildEnv;
+use std::ffi::CString;
 use std::ffi::OsString;
-use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 /// A module process's whole environment: what it inherits from the supervisor (by the rule of
 /// `contract::env::inherits`) and the contract variables, nothing else. `container` names the
@@ -112,63 +114,51 @@ pub fn spawn(
     if spec.sandbox.mode == SandboxMode::Docker {
         args = docker_argv(spec, &args, env, docker_run_dir);
     }
-    let (prog, rest) = args.split_first().ok_or_else(|| SpawnError {
+    let (prog, _) = args.split_first().ok_or_else(|| SpawnError {
         config: true,
         message: "empty command".into(),
     })?;
-    let mut cmd = Command::new(prog);
-    cmd.args(rest).current_dir(&spec.dir).stdin(Stdio::null());
-    let err_fd = output.try_clone().map_err(|e| SpawnError {
+    let devnull = std::fs::File::open("/dev/null").map_err(|e| SpawnError {
         config: false,
-        message: format!("dup: {e}"),
+        message: format!("open /dev/null: {e}"),
     })?;
-    cmd.stdout(Stdio::from(output)).stderr(Stdio::from(err_fd));
-    cmd.env_clear();
-    for (k, v) in &env.vars {
-        cmd.env(k, v);
-    }
-    let parent = unsafe { libc::getpid() };
     let limits = Rlimits::from(&spec.sandbox);
     let new_netns =
         spec.sandbox.mode == SandboxMode::Rlimit && spec.sandbox.network == NetworkMode::None;
-    // SAFETY: the closure runs in the forked child before exec and only calls async-signal-safe
-    // functions (setsid, prctl, getppid, setrlimit, unshare); it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // A session of its own (and so a group of its own, as s6 does): the session id is
-            // then the module's pid, always visible to the supervisor. The supervisor's own
-            // session may have a leader outside its pid namespace (a container's runner), whose
-            // id reads as 0 in /proc and could not prove a leftover is ours.
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Die with the supervisor: the kernel sends SIGKILL when the forking thread exits.
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            // The supervisor may have died between fork and prctl: then nothing would kill us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            limits.apply()?;
-            if new_netns && libc::unshare(libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    match cmd.spawn() {
-        Ok(child) => {
-            let pid = child.id() as i32;
-            // The supervisor reaps with waitpid(-1); dropping `Child` neither waits nor kills.
-            drop(child);
+    let nul = |what: &str| SpawnError {
+        config: true,
+        message: format!("module {}: {what} contains a NUL byte", spec.name),
+    };
+    let cstr = |b: &[u8], what: &str| CString::new(b).map_err(|_| nul(what));
+    let path = env
+        .vars
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let plan = launch::Plan {
+        candidates: launch::candidates(prog, path),
+        argv: args
+            .iter()
+            .map(|a| cstr(a.as_bytes(), "the command"))
+            .collect::<Result<_, _>>()?,
+        envp: env
+            .vars
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                cstr(&kv, "the environment")
+            })
+            .collect::<Result<_, _>>()?,
+        cwd: cstr(spec.dir.as_os_str().as_bytes(), "the module directory")?,
+        stdin: devnull.into(),
+        output,
+        rlimits: limits.pairs(),
+        new_netns,
+    };
+    match launch::launch(&plan) {
+        Ok(pid) => {
             let stat = proc_stat(pid);
             Ok(Started {
                 pid,
@@ -183,12 +173,24 @@ pub fn spawn(
 fn classify_spawn_error(
     spec: &ModuleSpec,
     prog: &std::ffi::OsStr,
-    e: io::Error,
+    launch::LaunchError { step, error: e }: launch::LaunchError,
     netns: bool,
 ) -> SpawnError {
     let prog = Path::new(prog).display().to_string();
-    match e.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EINVAL) if netns => SpawnError {
+    match (step, e.raw_os_error()) {
+        (Some(launch::Step::Directory), _) => SpawnError {
+            config: true,
+            message: format!(
+                "module {}: cannot enter its directory {}: {e}",
+                spec.name,
+                spec.dir.display()
+            ),
+        },
+        (Some(launch::Step::Limits), _) => SpawnError {
+            config: true,
+            message: format!("module {}: cannot set its sandbox limits: {e}", spec.name),
+        },
+        (Some(launch::Step::Namespace), Some(libc::EPERM) | Some(libc::EINVAL)) if netns => SpawnError {
             config: true,
             message: format!(
                 "module {}: network = \"none\" needs a new network namespace, which this host does not allow ({e}); \
@@ -196,10 +198,11 @@ fn classify_spawn_error(
                 spec.name
             ),
         },
-        Some(libc::ENOENT) => SpawnError { config: true, message: format!("module {}: program {prog} not found", spec.name) },
-        Some(libc::EACCES) => {
+        (Some(launch::Step::Exec), Some(libc::ENOENT)) => SpawnError { config: true, message: format!("module {}: program {prog} not found", spec.name) },
+        (Some(launch::Step::Exec), Some(libc::EACCES)) => {
             SpawnError { config: true, message: format!("module {}: program {prog} is not executable", spec.name) }
         }
+        (Some(launch::Step::Exec), Some(libc::ENOEXEC)) => SpawnError { config: true, message: format!("module {}: program {prog} is not an executable this machine can run", spec.name) },
         _ => SpawnError { config: false, message: format!("module {}: cannot start {prog}: {e}", spec.name) },
     }
 }
@@ -226,24 +229,17 @@ impl Rlimits {
         }
     }
 
-    fn apply(&self) -> io::Result<()> {
-        let set = |res, v: Option<u64>| -> io::Result<()> {
-            if let Some(v) = v {
-                let lim = libc::rlimit {
-                    rlim_cur: v as libc::rlim_t,
-                    rlim_max: v as libc::rlim_t,
-                };
-                // SAFETY: setrlimit with a valid pointer to a stack value.
-                if unsafe { libc::setrlimit(res, &lim) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        };
-        set(libc::RLIMIT_AS, self.address_space)?;
-        set(libc::RLIMIT_CPU, self.cpu_seconds)?;
-        set(libc::RLIMIT_NOFILE, self.open_files)?;
-        set(libc::RLIMIT_NPROC, self.processes)
+    /// The limits to set, as `(resource, value)` for both the soft and the hard limit.
+    fn pairs(&self) -> Vec<(std::ffi::c_int, u64)> {
+        [
+            (libc::RLIMIT_AS, self.address_space),
+            (libc::RLIMIT_CPU, self.cpu_seconds),
+            (libc::RLIMIT_NOFILE, self.open_files),
+            (libc::RLIMIT_NPROC, self.processes),
+        ]
+        .into_iter()
+        .filter_map(|(r, v)| Some((r as std::ffi::c_int, v?)))
+        .collect()
     }
 }
 

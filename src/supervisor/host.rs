@@ -7,8 +7,8 @@
 //! the loop (`mod.rs`) drives them.
 
 use super::{
-    alerts, leftovers, limits_for, output, rundir, Event, Mode, Slot, Supervisor, SupervisorError,
-    BUDGET_EVERY,
+    alerts, leftovers, limits_for, output, rundir, wake, Event, Mode, Slot, Supervisor,
+    SupervisorError,
 };
 use crate::config::Config;
 use crate::control;
@@ -169,8 +169,9 @@ fn clean_file_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
 /// cache, so touching them again is a minor fault, never a disk read). A supervisor mostly
 /// sleeps, and the kernel maps code 16 pages at a time around each fault ("fault-around"), so
 /// a few faults of periodic work would otherwise keep most of a multi-megabyte static binary
-/// resident. MADV_RANDOM stops read-ahead when a page must come from disk. Called once every
-/// module has started, and after each pass of periodic work (every 10 s at most). Modules
+/// resident. MADV_RANDOM stops read-ahead when a page must come from disk. Called right before the
+/// loop sleeps (`wake.rs`) once every module has started, and after each pass of periodic work
+/// (every 10 s at most). Modules
 /// (the same binary) are unaffected: this is per process.
 pub fn trim_resident_code() {
     for &(a, b) in own_code() {
@@ -201,7 +202,7 @@ fn become_subreaper_and_raise_nofile() {
     }
 }
 
-fn start_signal_thread(tx: Sender<Event>) -> Result<(), SupervisorError> {
+fn start_signal_thread(tx: Sender<Event>, bell: wake::Bell) -> Result<(), SupervisorError> {
     use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         .map_err(|e| SupervisorError::Io(format!("cannot install signal handlers: {e}")))?;
@@ -209,7 +210,9 @@ fn start_signal_thread(tx: Sender<Event>) -> Result<(), SupervisorError> {
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if tx.send(Event::Signal(sig)).is_err() {
+                let sent = tx.send(Event::Signal(sig)).is_ok();
+                bell.ring();
+                if !sent {
                     break;
                 }
             }
@@ -228,7 +231,9 @@ impl Supervisor {
         // Signals first: a SIGTERM during start-up (leftover cleanup, run directory) is then
         // queued for the loop's first turn instead of killing the process by default action.
         let (tx, rx) = crossbeam_channel::unbounded();
-        start_signal_thread(tx.clone())?;
+        let bell = wake::Bell::new()
+            .map_err(|e| SupervisorError::Io(format!("cannot create the loop's eventfd: {e}")))?;
+        start_signal_thread(tx.clone(), bell.clone())?;
         let lock = lock_data_dir(&data_dir)?;
         leftovers::reap_previous(&data_dir);
         become_subreaper_and_raise_nofile();
@@ -241,7 +246,6 @@ impl Supervisor {
         // The group record names this run before any module of it exists: a module forked in
         // the moment before its group is recorded is then still found by its run id.
         leftovers::save(&data_dir, &run.id, &[]);
-        enforce_budget(&cfg, &run.dir);
         let names: Vec<String> = cfg.modules.iter().map(|m| m.name.clone()).collect();
         let boot = rundir::bootstrap_text(
             &run.id,
@@ -255,7 +259,13 @@ impl Supervisor {
             .map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
 
         let sock = control::socket_path(&data_dir);
-        control::server::start(&sock, tx, Event::Control).map_err(|e| {
+        let ring = bell.clone();
+        let deliver: control::server::Deliver = std::sync::Arc::new(move |env| {
+            let sent = tx.send(Event::Control(env)).is_ok();
+            ring.ring();
+            sent
+        });
+        control::server::start(&sock, deliver).map_err(|e| {
             SupervisorError::Io(format!(
                 "cannot listen on control socket {}: {e}",
                 sock.display()
@@ -311,7 +321,9 @@ impl Supervisor {
             dirty: true,
             next_status: Duration::ZERO,
             next_state_write: Duration::ZERO,
-            next_budget: BUDGET_EVERY,
+            // The first look at the disk budget is in the first pass, after the first starts:
+            // walking old runs must not delay the modules.
+            next_budget: Duration::ZERO,
             alerts,
             health_sig: None,
             health: Default::default(),
@@ -326,6 +338,7 @@ impl Supervisor {
             groups_saved: None,
             groups_dirty: false,
             trim_due: false,
+            bell,
             _lock: lock,
         })
     }

@@ -23,6 +23,7 @@ mod cluster;
 mod crash;
 mod heartbeat;
 mod host;
+mod launch;
 pub mod leftovers;
 mod order;
 mod output;
@@ -34,9 +35,9 @@ mod spawn;
 mod state;
 mod timers;
 mod usage;
+mod wake;
 
 use host::enforce_budget;
-pub use host::trim_resident_code;
 
 use crate::config::{Config, EventKind, ModuleSpec};
 use crate::control::{self, server::Envelope};
@@ -216,6 +217,8 @@ pub struct Supervisor {
     groups_dirty: bool,
     /// Drop the code pages at the end of this pass (start-up done, or periodic work done).
     trim_due: bool,
+    /// Rung by every event sender: lets the loop trim its code and sleep in one step.
+    bell: wake::Bell,
     _lock: std::fs::File,
 }
 
@@ -249,10 +252,23 @@ impl Supervisor {
         let outcome = loop {
             let now = self.now();
             let timeout = self.next_wakeup(now).saturating_sub(now);
-            let event = match self.rx.recv_timeout(timeout) {
-                Ok(e) => Some(e),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => None,
+            let event = if std::mem::take(&mut self.trim_due) {
+                // Periodic work is done: drop its code pages and sleep with nothing in between
+                // (wake.rs says why). An event sent after the clear rings the bell again.
+                self.bell.clear();
+                match self.rx.try_recv() {
+                    Ok(e) => Some(e),
+                    Err(_) => {
+                        self.bell.trim_and_sleep(timeout);
+                        self.rx.try_recv().ok()
+                    }
+                }
+            } else {
+                match self.rx.recv_timeout(timeout) {
+                    Ok(e) => Some(e),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
             };
             let now = self.now();
             if let Some(e) = event {
@@ -269,9 +285,6 @@ impl Supervisor {
             self.timers(now);
             if self.groups_dirty {
                 self.save_groups();
-            }
-            if std::mem::take(&mut self.trim_due) {
-                trim_resident_code();
             }
             if let Some(out) = self.finished() {
                 break out;
