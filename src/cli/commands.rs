@@ -104,7 +104,7 @@ fn init_logging(verbose: bool) {
 }
 
 fn run(path: &Path, mode: Mode) -> Result<i32, CliError> {
-    // The start-up code's pages go once every module has started (`trim_resident_code` in the
+    // The start-up code's pages go once every module has started (`Bell::trim_and_sleep` in the
     // loop); dropping them before would only make the start slower.
     init_logging(mode == Mode::Dev);
     let loaded = load(path)?;

@@ -113,8 +113,9 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, SupervisorError> {
 }
 
 /// The read-only file mappings of this executable (its code and constants), found once in
-/// `/proc/self/smaps`: a static binary's mappings do not move.
-fn own_code() -> &'static [(usize, usize)] {
+/// `/proc/self/smaps`: a static binary's mappings do not move. What `wake.rs` drops before
+/// the loop sleeps.
+pub(super) fn own_code() -> &'static [(usize, usize)] {
     static CODE: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
     CODE.get_or_init(|| {
         match (
@@ -162,26 +163,6 @@ fn clean_file_mappings(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
     }
     flush(current.take());
     out
-}
-
-/// Lets the code pages the supervisor does not need right now go: this executable's read-only
-/// file mappings without private pages are dropped from its page tables (MADV_DONTNEED; the pages stay in the page
-/// cache, so touching them again is a minor fault, never a disk read). A supervisor mostly
-/// sleeps, and the kernel maps code 16 pages at a time around each fault ("fault-around"), so
-/// a few faults of periodic work would otherwise keep most of a multi-megabyte static binary
-/// resident. MADV_RANDOM stops read-ahead when a page must come from disk. Called right before the
-/// loop sleeps (`wake.rs`) once every module has started, and after each pass of periodic work
-/// (every 10 s at most). Modules
-/// (the same binary) are unaffected: this is per process.
-pub fn trim_resident_code() {
-    for &(a, b) in own_code() {
-        // SAFETY: advice on read-only mappings of our own executable; DONTNEED on a private
-        // file mapping drops the page-table entries only, the file's contents come back on use.
-        unsafe {
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
-        }
-    }
 }
 
 fn become_subreaper_and_raise_nofile() {
@@ -368,15 +349,5 @@ Anonymous:             0 kB
             clean_file_mappings(smaps, "/opt/aivex"),
             vec![(0x400000, 0x500000), (0x500000, 0x900000)]
         );
-    }
-
-    #[test]
-    fn trimming_keeps_this_process_working() {
-        // A test binary is a PIE with relocated RELRO data: trimming it wrongly crashes here.
-        trim_resident_code();
-        let v: Vec<String> = (0..100).map(|i| format!("{i}")).collect();
-        assert_eq!(v.join(",").len(), 289);
-        trim_resident_code();
-        assert!(!own_code().is_empty());
     }
 }

@@ -15,6 +15,7 @@
 //! the child resets the dispositions it inherited before it unblocks, so no handler of the
 //! supervisor ever runs in it. Deciding argv, environment or limits is `child.rs`'s job.
 
+use super::raw::sys;
 use std::ffi::{c_int, c_void, CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -222,49 +223,6 @@ fn above_standard(fd: &OwnedFd) -> Result<OwnedFd, LaunchError> {
     }
     // SAFETY: `n` is a fresh descriptor nobody else owns.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
-}
-
-/// A raw system call's result: the value, or the errno (the C library's `errno` is not touched,
-/// it is the sleeping parent thread's).
-///
-/// # Safety
-/// The arguments must be valid for `nr`.
-#[inline(always)]
-unsafe fn sys(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> Result<usize, c_int> {
-    let r = raw_syscall(nr, a, b, c, d);
-    if (r as isize) < 0 && (r as isize) > -4096 {
-        Err((r as isize).wrapping_neg() as c_int)
-    } else {
-        Ok(r)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn raw_syscall(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> usize {
-    let ret: usize;
-    std::arch::asm!(
-        "syscall",
-        inlateout("rax") nr as usize => ret,
-        in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
-        lateout("rcx") _, lateout("r11") _,
-        options(nostack),
-    );
-    ret
-}
-
-#[cfg(target_arch = "aarch64")]
-#[inline(always)]
-unsafe fn raw_syscall(nr: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> usize {
-    let ret: usize;
-    std::arch::asm!(
-        "svc 0",
-        in("x8") nr as usize,
-        inlateout("x0") a => ret,
-        in("x1") b, in("x2") c, in("x3") d,
-        options(nostack),
-    );
-    ret
 }
 
 /// The child: raw system calls only, on the plan the parent prepared. Never returns when the

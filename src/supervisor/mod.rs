@@ -28,6 +28,7 @@ pub mod leftovers;
 mod order;
 mod output;
 pub mod policy;
+mod raw;
 mod reload;
 mod requests;
 pub mod rundir;

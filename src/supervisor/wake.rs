@@ -1,15 +1,17 @@
 //! The loop's doorbell: an eventfd that every sender of an `Event` rings after it sends, so the
 //! loop can sleep in poll(2) instead of inside the channel.
 //!
-//! Why: after periodic work the loop drops its code pages (`host::trim_resident_code`) and
-//! sleeps. Whatever code runs between that trim and the sleep is faulted straight back in, and
-//! the kernel maps code 16 pages at a time around each fault; the channel's blocking receive
+//! Why: after periodic work the loop drops its code pages (`trim_and_sleep`) and sleeps.
+//! Whatever code runs between that trim and the sleep is faulted straight back in, and the
+//! kernel maps code 16 pages at a time around each fault; the channel's blocking receive
 //! touches a dozen functions spread over the binary, which kept about half a megabyte resident
-//! in an idle supervisor. Trim and `ppoll` here are one step with nothing in between.
+//! in an idle supervisor. Here the trim and the `ppoll` are raw system calls in one small
+//! function: one fault brings its page back, nothing else runs before the sleep.
 //!
 //! Owns the eventfd only: events themselves still travel on the channel, which the loop reads
 //! with `try_recv` after the bell rang. Must not decide when to trim (the loop's timers do).
 
+use super::raw::sys;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
@@ -46,7 +48,17 @@ impl Bell {
         unsafe { libc::read(self.0.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
     }
 
-    /// Drops the code pages, then sleeps until the bell rings or `timeout` passes.
+    /// Lets the code pages the supervisor does not need right now go, then sleeps until the
+    /// bell rings or `timeout` passes.
+    ///
+    /// This executable's read-only file mappings without private pages are dropped from the
+    /// page tables (MADV_DONTNEED; the pages stay in the page cache, so touching them again is
+    /// a minor fault, never a disk read). A supervisor mostly sleeps, and the kernel maps code
+    /// 16 pages at a time around each fault ("fault-around"), so a few faults of periodic work
+    /// would otherwise keep most of a multi-megabyte static binary resident. MADV_RANDOM stops
+    /// read-ahead when a page must come from disk. The loop calls this once every module has
+    /// started and after each pass of periodic work (every 10 s at most). Modules (the same
+    /// binary) are unaffected: this is per process.
     #[inline(never)]
     pub fn trim_and_sleep(&self, timeout: Duration) {
         let ts = libc::timespec {
@@ -58,10 +70,24 @@ impl Bell {
             events: libc::POLLIN,
             revents: 0,
         };
-        super::host::trim_resident_code();
-        // SAFETY: ppoll with one valid pollfd, a valid timeout and no signal mask change. An
-        // EINTR simply ends the sleep early; the loop works out what is due.
-        unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        let code = super::host::own_code();
+        // SAFETY: advice on read-only mappings of our own executable (DONTNEED on a private
+        // file mapping drops page-table entries only; the file's contents come back on use),
+        // then ppoll with one valid pollfd, a valid timeout and no signal mask. An EINTR simply
+        // ends the sleep early; the loop works out what is due.
+        unsafe {
+            for &(a, b) in code {
+                let _ = sys(libc::SYS_madvise, a, b - a, libc::MADV_RANDOM as usize, 0);
+                let _ = sys(libc::SYS_madvise, a, b - a, libc::MADV_DONTNEED as usize, 0);
+            }
+            let _ = sys(
+                libc::SYS_ppoll,
+                &mut pfd as *mut libc::pollfd as usize,
+                1,
+                &ts as *const libc::timespec as usize,
+                0,
+            );
+        }
     }
 }
 
@@ -98,5 +124,16 @@ mod tests {
         });
         bell.trim_and_sleep(Duration::from_secs(30));
         ringer.join().unwrap();
+    }
+
+    #[test]
+    fn trimming_keeps_this_process_working() {
+        // A test binary is a PIE with relocated RELRO data: trimming it wrongly crashes here.
+        let bell = Bell::new().unwrap();
+        bell.trim_and_sleep(Duration::ZERO);
+        let v: Vec<String> = (0..100).map(|i| format!("{i}")).collect();
+        assert_eq!(v.join(",").len(), 289);
+        bell.trim_and_sleep(Duration::ZERO);
+        assert!(!super::super::host::own_code().is_empty());
     }
 }
