@@ -34,12 +34,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Refusals of one uid are logged at most this often (a local user must not flood the log).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Binds the socket (replacing a stale one: the caller holds the data-dir lock) with mode 0600
-/// and serves it on a background thread. Call it before starting threads that create files:
-/// the umask is the process's.
 /// Hands a request to the supervisor loop; false when the loop is gone.
 pub type Deliver = Arc<dyn Fn(Envelope) -> bool + Send + Sync>;
 
+/// Binds the socket (replacing a stale one: the caller holds the data-dir lock) with mode 0600
+/// and serves it on a background thread. Call it before starting threads that create files:
+/// the umask is the process's.
 pub fn start(path: &Path, deliver: Deliver) -> std::io::Result<()> {
     let _ = std::fs::remove_file(path);
     // SAFETY: umask(2) only swaps the process's file-mode creation mask; restored right after.
