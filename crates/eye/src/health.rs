@@ -137,6 +137,13 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
         detail,
     });
 
+    let fresh_probe = inp
+        .probe
+        .filter(|p| inp.now_unix - p.at_unix <= inp.probe_stale_after_s);
+    // A full disk also stops the supervisor rewriting its state file: then an old file
+    // does not mean the supervisor is gone.
+    let disk_full =
+        fresh_probe.is_some_and(|p| matches!(p.disk_free, Ok(free) if free < MIN_FREE_BYTES));
     let supervisor = match &inp.state {
         Err(why) => (false, format!("no supervisor state: {why}"), Value::Null),
         Ok(s) => {
@@ -157,8 +164,14 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
                 Some(a) if a > inp.state_stale_after_s => (
                     false,
                     format!(
-                        "runtime state is {a:.1}s old (limit {}s): the supervisor is gone",
-                        inp.state_stale_after_s
+                        "runtime state is {a:.1}s old (limit {}s): {}",
+                        inp.state_stale_after_s,
+                        if disk_full {
+                            "the supervisor cannot rewrite it while the data directory's \
+                             filesystem is full (see disk)"
+                        } else {
+                            "the supervisor is gone"
+                        }
                     ),
                     info,
                 ),
@@ -175,9 +188,6 @@ pub fn evaluate(inp: &Inputs) -> (bool, Value) {
         detail: supervisor.1,
     });
 
-    let fresh_probe = inp
-        .probe
-        .filter(|p| inp.now_unix - p.at_unix <= inp.probe_stale_after_s);
     let (ok, detail) = match (inp.probe, fresh_probe) {
         (None, _) => (false, "store not probed yet".to_string()),
         (Some(p), None) => (
@@ -293,6 +303,46 @@ mod tests {
 
     fn running(age: f64) -> Value {
         json!({"state": "RUNNING", "restarts": 0, "heartbeat_age_s": age, "heartbeat_ttl_s": 60.0, "last_exit": null})
+    }
+
+    #[test]
+    fn an_old_state_file_on_a_full_disk_is_not_a_dead_supervisor() {
+        let probe = |free| Probe {
+            at_unix: 999.0,
+            store: Ok(()),
+            inputs: Ok(BTreeMap::new()),
+            cluster: None,
+            disk_free: Ok(free),
+        };
+        let detail = |p: &Probe| {
+            let st = state(json!({}), 900.0);
+            let (_, body) = evaluate(&Inputs {
+                state: Ok(&st),
+                probe: Some(p),
+                now_unix: 1000.0,
+                state_stale_after_s: 15.0,
+                probe_stale_after_s: 30.0,
+                freshness: &BTreeMap::new(),
+                fail_on: &[],
+                cluster: None,
+            });
+            body["checks"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["name"] == "supervisor"))
+                .map(|c| {
+                    (
+                        c["ok"].clone(),
+                        c["detail"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .unwrap()
+        };
+        let (ok, full) = detail(&probe(MIN_FREE_BYTES - 1));
+        assert_eq!(ok, json!(false));
+        assert!(full.ends_with("filesystem is full (see disk)"), "{full}");
+        let (ok, gone) = detail(&probe(50 << 20));
+        assert_eq!(ok, json!(false));
+        assert!(gone.ends_with("the supervisor is gone"), "{gone}");
     }
 
     #[test]
