@@ -13,7 +13,6 @@ use super::{
 use crate::config::Config;
 use crate::control;
 use aivex_platform::time::now_rfc3339;
-use crossbeam_channel::Sender;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -183,7 +182,7 @@ fn become_subreaper_and_raise_nofile() {
     }
 }
 
-fn start_signal_thread(tx: Sender<Event>, bell: wake::Bell) -> Result<(), SupervisorError> {
+fn start_signal_thread(events: wake::Events) -> Result<(), SupervisorError> {
     use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
         .map_err(|e| SupervisorError::Io(format!("cannot install signal handlers: {e}")))?;
@@ -191,9 +190,7 @@ fn start_signal_thread(tx: Sender<Event>, bell: wake::Bell) -> Result<(), Superv
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                let sent = tx.send(Event::Signal(sig)).is_ok();
-                bell.ring();
-                if !sent {
+                if !events.send(Event::Signal(sig)) {
                     break;
                 }
             }
@@ -214,7 +211,8 @@ impl Supervisor {
         let (tx, rx) = crossbeam_channel::unbounded();
         let bell = wake::Bell::new()
             .map_err(|e| SupervisorError::Io(format!("cannot create the loop's eventfd: {e}")))?;
-        start_signal_thread(tx.clone(), bell.clone())?;
+        let events = wake::Events::new(tx, bell.clone());
+        start_signal_thread(events.clone())?;
         let lock = lock_data_dir(&data_dir)?;
         leftovers::reap_previous(&data_dir);
         become_subreaper_and_raise_nofile();
@@ -240,12 +238,8 @@ impl Supervisor {
             .map_err(|e| SupervisorError::Io(format!("cannot write BOOTSTRAP.md: {e}")))?;
 
         let sock = control::socket_path(&data_dir);
-        let ring = bell.clone();
-        let deliver: control::server::Deliver = std::sync::Arc::new(move |env| {
-            let sent = tx.send(Event::Control(env)).is_ok();
-            ring.ring();
-            sent
-        });
+        let deliver: control::server::Deliver =
+            std::sync::Arc::new(move |env| events.send(Event::Control(env)));
         control::server::start(&sock, deliver).map_err(|e| {
             SupervisorError::Io(format!(
                 "cannot listen on control socket {}: {e}",

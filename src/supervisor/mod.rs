@@ -43,7 +43,7 @@ use host::enforce_budget;
 use crate::config::{Config, EventKind, ModuleSpec};
 use crate::control::{self, server::Envelope};
 use aivex_platform::time::now_rfc3339;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use policy::{Action, Exit, Input, Limits, Mono, State, StopReason};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -216,7 +216,7 @@ pub struct Supervisor {
     /// groups.json: when it was last written, and whether it is behind.
     groups_saved: Option<Instant>,
     groups_dirty: bool,
-    /// Drop the code pages at the end of this pass (start-up done, or periodic work done).
+    /// Drop the code pages before the next sleep (start-up done, or periodic work done).
     trim_due: bool,
     /// Rung by every event sender: lets the loop trim its code and sleep in one step.
     bell: wake::Bell,
@@ -253,24 +253,7 @@ impl Supervisor {
         let outcome = loop {
             let now = self.now();
             let timeout = self.next_wakeup(now).saturating_sub(now);
-            let event = if std::mem::take(&mut self.trim_due) {
-                // Periodic work is done: drop its code pages and sleep with nothing in between
-                // (wake.rs says why). An event sent after the clear rings the bell again.
-                self.bell.clear();
-                match self.rx.try_recv() {
-                    Ok(e) => Some(e),
-                    Err(_) => {
-                        self.bell.trim_and_sleep(timeout);
-                        self.rx.try_recv().ok()
-                    }
-                }
-            } else {
-                match self.rx.recv_timeout(timeout) {
-                    Ok(e) => Some(e),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => None,
-                }
-            };
+            let event = self.next_event(timeout);
             let now = self.now();
             if let Some(e) = event {
                 if let Some(out) = self.handle(e, now) {
@@ -296,6 +279,21 @@ impl Supervisor {
             debug_wedge();
         };
         self.finish(outcome)
+    }
+
+    /// Waits up to `timeout` for the next event. After start-up or periodic work the wait drops
+    /// the code pages and sleeps with nothing in between (wake.rs says why); the bell is cleared
+    /// before the channel is looked at, so an event sent after that rings it again.
+    fn next_event(&mut self, timeout: Duration) -> Option<Event> {
+        if !std::mem::take(&mut self.trim_due) {
+            return self.rx.recv_timeout(timeout).ok();
+        }
+        self.bell.clear();
+        if let Ok(e) = self.rx.try_recv() {
+            return Some(e);
+        }
+        self.bell.trim_and_sleep(timeout);
+        self.rx.try_recv().ok()
     }
 
     /// Hands over the store's automatic migration, running on its own thread: the first

@@ -8,8 +8,10 @@
 //! in an idle supervisor. Here the trim and the `ppoll` are raw system calls in one small
 //! function: one fault brings its page back, nothing else runs before the sleep.
 //!
-//! Owns the eventfd only: events themselves still travel on the channel, which the loop reads
-//! with `try_recv` after the bell rang. Must not decide when to trim (the loop's timers do).
+//! Owns the eventfd and the one way to send an event (`Events::send`: send, then ring), so no
+//! sender can forget the bell. Events themselves still travel on the channel, which the loop
+//! reads with `try_recv` after the bell rang. Must not decide when to trim (the loop's timers
+//! do).
 
 use super::raw::sys;
 use std::io;
@@ -20,6 +22,26 @@ use std::time::Duration;
 /// The doorbell; clones ring the same one.
 #[derive(Clone)]
 pub struct Bell(Arc<OwnedFd>);
+
+/// The sending side of the loop's event channel: every send rings the bell.
+#[derive(Clone)]
+pub struct Events {
+    tx: crossbeam_channel::Sender<super::Event>,
+    bell: Bell,
+}
+
+impl Events {
+    pub fn new(tx: crossbeam_channel::Sender<super::Event>, bell: Bell) -> Events {
+        Events { tx, bell }
+    }
+
+    /// Sends `e` and rings; false when the loop is gone.
+    pub fn send(&self, e: super::Event) -> bool {
+        let sent = self.tx.send(e).is_ok();
+        self.bell.ring();
+        sent
+    }
+}
 
 impl Bell {
     pub fn new() -> io::Result<Bell> {
@@ -32,7 +54,7 @@ impl Bell {
         Ok(Bell(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) })))
     }
 
-    /// Rings: called after every send on the event channel. Never blocks (the counter
+    /// Rings: called after every send on the event channel (`Events::send`). Never blocks (the counter
     /// saturating only makes the write fail, and the bell is ringing already then).
     pub fn ring(&self) {
         let one: u64 = 1;
