@@ -39,16 +39,37 @@ pub struct Plan {
     pub new_netns: bool,
 }
 
-/// Which step of the child failed; with the errno it says why a start failed.
+/// Which step of the child failed; with the errno it says why a start failed. The child
+/// writes the step's number (never 0, which means no failure) into the parent's error slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
 pub enum Step {
-    Session,
+    Session = 1,
     DeathSignal,
     Limits,
     Namespace,
     Directory,
     Descriptors,
     Exec,
+}
+
+impl Step {
+    const ALL: [Step; 7] = [
+        Step::Session,
+        Step::DeathSignal,
+        Step::Limits,
+        Step::Namespace,
+        Step::Directory,
+        Step::Descriptors,
+        Step::Exec,
+    ];
+
+    fn from_slot(n: c_int) -> Step {
+        Step::ALL
+            .into_iter()
+            .find(|s| *s as c_int == n)
+            .unwrap_or(Step::Exec)
+    }
 }
 
 /// A start that failed: in `clone` (no step) or in the child.
@@ -197,17 +218,8 @@ pub fn launch(plan: &Plan) -> Result<i32, LaunchError> {
             break;
         }
     }
-    let step = match step {
-        1 => Step::Session,
-        2 => Step::DeathSignal,
-        3 => Step::Limits,
-        4 => Step::Namespace,
-        5 => Step::Directory,
-        6 => Step::Descriptors,
-        _ => Step::Exec,
-    };
     Err(LaunchError {
-        step: Some(step),
+        step: Some(Step::from_slot(step)),
         error: io::Error::from_raw_os_error(errno),
     })
 }
@@ -232,9 +244,9 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
     // pointer in it is valid and null-terminated where it is a list (see `launch`).
     unsafe {
         let raw = arg as *mut Raw;
-        let fail = |step: c_int, errno: c_int| -> ! {
+        let fail = |step: Step, errno: c_int| -> ! {
             std::ptr::write_volatile(&mut (*raw).errno, errno);
-            std::ptr::write_volatile(&mut (*raw).step, step);
+            std::ptr::write_volatile(&mut (*raw).step, step as c_int);
             let _ = sys(libc::SYS_exit_group, 127, 0, 0, 0);
             loop {
                 std::hint::spin_loop();
@@ -263,7 +275,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         // pid, always visible to the supervisor, even when the supervisor's own session leader
         // is outside its pid namespace (a container's runner) and would read as 0 in /proc.
         if let Err(e) = sys(libc::SYS_setsid, 0, 0, 0, 0) {
-            fail(1, e);
+            fail(Step::Session, e);
         }
         // Die with the supervisor: the kernel sends SIGKILL when the creating thread exits...
         if let Err(e) = sys(
@@ -273,11 +285,11 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
             0,
             0,
         ) {
-            fail(2, e);
+            fail(Step::DeathSignal, e);
         }
         // ...which it may have done before the prctl: then nothing would kill us.
         if sys(libc::SYS_getppid, 0, 0, 0, 0) != Ok((*raw).parent as usize) {
-            fail(2, libc::ESRCH);
+            fail(Step::DeathSignal, libc::ESRCH);
         }
         let mut i = 0;
         while i < (*raw).n_rlimits {
@@ -290,22 +302,22 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
                 lim.as_ptr() as usize,
                 0,
             ) {
-                fail(3, e);
+                fail(Step::Limits, e);
             }
             i += 1;
         }
         if (*raw).new_netns {
             if let Err(e) = sys(libc::SYS_unshare, libc::CLONE_NEWNET as usize, 0, 0, 0) {
-                fail(4, e);
+                fail(Step::Namespace, e);
             }
         }
         if let Err(e) = sys(libc::SYS_chdir, (*raw).cwd as usize, 0, 0, 0) {
-            fail(5, e);
+            fail(Step::Directory, e);
         }
         for (from, to) in [((*raw).stdin, 0), ((*raw).output, 1), ((*raw).output, 2)] {
             // Both sources are 3 or above (see `launch`), so dup3 never sees equal descriptors.
             if let Err(e) = sys(libc::SYS_dup3, from as usize, to, 0, 0) {
-                fail(6, e);
+                fail(Step::Descriptors, e);
             }
         }
         let none: u64 = 0;
@@ -344,7 +356,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if denied && errno == libc::ENOENT {
             errno = libc::EACCES;
         }
-        fail(7, errno)
+        fail(Step::Exec, errno)
     }
 }
 
