@@ -416,24 +416,33 @@ mod tests {
 
     #[test]
     fn the_child_gets_its_plan() {
+        // Runs one plan to its end and returns what it wrote to stdout and stderr.
+        let run = |args: &[&str], dir: &str, rlimits: Vec<(c_int, u64)>| -> String {
+            let (plan, r) = plan(args, dir, rlimits);
+            let pid = launch(&plan).unwrap();
+            drop(plan);
+            assert_eq!(wait(pid), 0);
+            let mut out = String::new();
+            std::fs::File::from(r).read_to_string(&mut out).unwrap();
+            out
+        };
         // Its own session, the directory, the environment, the limits, stdout and stderr on
-        // the pipe, stdin from /dev/null, no signal blocked or ignored, no stray descriptor.
+        // the pipe, stdin from /dev/null.
         let script = "echo \"$GREETING $(pwd)\"; \
             ps_sid=$(cut -d' ' -f6 /proc/$$/stat); [ \"$ps_sid\" = $$ ] && echo leader; \
-            ulimit -n; read x || echo eof; echo err >&2; \
-            grep -E '^Sig(Blk|Ign)' /proc/$$/status; exec ls /proc/self/fd";
-        let (plan, r) = plan(
-            &["sh", "-c", script],
-            "/tmp",
-            vec![(libc::RLIMIT_NOFILE as c_int, 77)],
+            ulimit -n; read x || echo eof; echo err >&2";
+        assert_eq!(
+            run(
+                &["sh", "-c", script],
+                "/tmp",
+                vec![(libc::RLIMIT_NOFILE as c_int, 77)]
+            ),
+            "hello /tmp\nleader\n77\neof\nerr\n"
         );
-        let pid = launch(&plan).unwrap();
-        drop(plan);
-        assert_eq!(wait(pid), 0);
-        let mut out = String::new();
-        std::fs::File::from(r).read_to_string(&mut out).unwrap();
-        // Ignored signals other than SIGPIPE are inherited, as with std's Command (the test
-        // runner may start us with some ignored).
+        // No signal blocked; ignored signals other than SIGPIPE are inherited, as with std's
+        // Command (the test runner may start us with some ignored). Read by the launched
+        // program itself: a shell reading its own status may catch itself blocking every
+        // signal while it waits for a child.
         let own = std::fs::read_to_string("/proc/self/status").unwrap();
         let ign = own
             .lines()
@@ -441,6 +450,14 @@ mod tests {
             .map(|h| u64::from_str_radix(h, 16).unwrap())
             .unwrap();
         let ign = ign & !(1 << (libc::SIGPIPE - 1));
+        assert_eq!(
+            run(
+                &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"],
+                "/",
+                vec![]
+            ),
+            format!("SigBlk:\t0000000000000000\nSigIgn:\t{ign:016x}\n")
+        );
         // `ls` lists its own 0, 1, 2, the directory it reads and whatever this test process
         // itself holds without close-on-exec (the test runner's): nothing of the plan leaked.
         let mut fds = vec!["0".to_string(), "1".into(), "2".into(), "3".into()];
@@ -459,12 +476,8 @@ mod tests {
         fds.sort();
         fds.dedup();
         assert_eq!(
-            out,
-            format!(
-                "hello /tmp\nleader\n77\neof\nerr\nSigBlk:\t0000000000000000\n\
-                 SigIgn:\t{ign:016x}\n{}\n",
-                fds.join("\n")
-            )
+            run(&["ls", "/proc/self/fd"], "/", vec![]),
+            format!("{}\n", fds.join("\n"))
         );
     }
 
