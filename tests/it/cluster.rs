@@ -55,7 +55,16 @@ fn eye_shows_the_cluster(eye: std::net::SocketAddr, holders: &BTreeMap<u32, Stri
         )) && text.contains(&format!("aivex_cluster_shards {SHARDS}")),
         "{text}"
     );
-    let (_, page) = http(eye, "GET", "/signals?limit=100", None).unwrap();
+    // Eye's read model takes the stored signals in at its next housekeeping cycle (2 s): the
+    // page may lag the store by that much.
+    let page = wait_for(
+        "Eye's /signals shows the stored signals",
+        secs(30.0),
+        || {
+            let (_, page) = http(eye, "GET", "/signals?limit=100", None)?;
+            (!page["signals"].as_array()?.is_empty()).then_some(page)
+        },
+    );
     let signals = page["signals"].as_array().unwrap();
     assert!(!signals.is_empty());
     for s in signals {
